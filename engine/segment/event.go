@@ -1,0 +1,32 @@
+// Package segment decodes events in the Segment Tracking API spec
+// (identify, track, page, screen, group, alias) from NDJSON, JSON arrays,
+// batch envelopes and gzip streams.
+package segment
+
+import "time"
+
+// Event is one decoded Segment-spec message.
+type Event struct {
+	Type        string // identify, track, page, screen, group or alias
+	MessageID   string // as sent, or derived from the content when absent
+	UserID      string
+	AnonymousID string
+	PreviousID  string // alias only
+	GroupID     string // group only
+	Event       string // track only
+	Name        string // page and screen
+
+	// Timestamp is the time the event happened: timestamp, else
+	// originalTimestamp, else receivedAt, else sentAt, else the ingest clock.
+	Timestamp         time.Time
+	OriginalTimestamp time.Time
+	SentAt            time.Time
+	ReceivedAt        time.Time
+
+	Traits     map[string]any // identify and group traits
+	Properties map[string]any // track, page and screen properties
+	Context    map[string]any
+
+	// Raw is the message as received, compacted JSON, for display and export.
+	Raw []byte
+}

@@ -1,0 +1,66 @@
+package segment
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+)
+
+func benchTrack(b *testing.B) []byte {
+	b.Helper()
+	data, err := os.ReadFile("testdata/track-900.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// BenchmarkParse measures one compact ~900-byte track event (analytics.js
+// shape with context.device, context.page and a products array).
+func BenchmarkParse(b *testing.B) {
+	data := benchTrack(b)
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(data, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkParseDerivedID measures the slow path: no messageId.
+func BenchmarkParseDerivedID(b *testing.B) {
+	data := bytes.Replace(benchTrack(b), []byte(`"messageId":"022bb90c-bbac-11e4-8dfc-aa07a5b093db",`), nil, 1)
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(data, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseParallel runs Parse on every core (GOMAXPROCS).
+func BenchmarkParseParallel(b *testing.B) {
+	data := benchTrack(b)
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := Parse(data, now); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

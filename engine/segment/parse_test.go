@@ -1,0 +1,234 @@
+package segment
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testNow = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+// Payload shapes follow the Segment Spec docs and analytics.js output.
+const (
+	identifyMsg = `{
+  "anonymousId": "507f191e810c19729de860ea",
+  "channel": "browser",
+  "context": {"ip": "8.8.8.8", "userAgent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_12_2)"},
+  "integrations": {"All": false, "Mixpanel": true, "Salesforce": true},
+  "messageId": "022bb90c-bbac-11e4-8dfc-aa07a5b093db",
+  "receivedAt": "2015-02-23T22:28:55.387Z",
+  "sentAt": "2015-02-23T22:28:55.111Z",
+  "timestamp": "2015-02-23T22:28:55.111Z",
+  "traits": {"name": "Peter Gibbons", "email": "peter@example.com", "plan": "premium", "logins": 5,
+             "address": {"street": "6th St", "city": "San Francisco", "state": "CA", "postalCode": "94103", "country": "USA"}},
+  "type": "identify",
+  "userId": "97980cfea0067",
+  "version": "1.1"
+}`
+	pageMsg = `{"anonymousId":"507f191e810c19729de860ea","channel":"browser","context":{"ip":"8.8.8.8","userAgent":"Mozilla/5.0","page":{"path":"/academy/","title":"Analytics Academy","url":"https://segment.com/academy/"},"consent":{"categoryPreferences":{"Analytics":true,"Advertising":false,"Marketing":"yes"}},"gpc":true},"integrations":{},"messageId":"ajs-f8ca1e4de5024d9430b3928bd8ac6b96","name":"Home","properties":{"title":"Welcome | Initech","url":"https://segment.com/"},"receivedAt":"2015-02-23T22:28:55.387Z","sentAt":"2015-02-23T22:28:55.111Z","timestamp":"2015-02-23T22:28:55.111Z","type":"page","userId":"97980cfea0067","version":"1.1"}`
+	screenMsg = `{"type":"screen","name":"Home","properties":{"Feed Type":"private"},"context":{"device":{"id":"B5372DB0-C21E-11E4-8DFC-AA07A5B093DB","type":"ios"},"os":{"name":"iPhone OS","version":"8.1.3"},"traits":{"email":"peter@example.com"}},"anonymousId":"3a12eab0-bca7-11e4-8dfc-aa07a5b093db","messageId":"m-screen","timestamp":"2015-02-23T22:28:55.111Z"}`
+	groupMsg  = `{"type":"group","groupId":"0e8c78ea9d97a7b8185e8632","traits":{"name":"Initech","industry":"Technology","employees":329,"plan":"enterprise"},"userId":"97980cfea0067","messageId":"m-group","timestamp":"2015-02-23T22:28:55.111Z"}`
+	aliasMsg  = `{"type":"alias","previousId":"39239-239239-239239-23923","userId":"507f191e81","messageId":"m-alias","timestamp":"2015-02-23T22:28:55.111Z"}`
+	trackMsg  = `{"type":"Track","event":"Order Completed","userId":"u1","properties":{"order_id":"50314b8e9bcf000000000000","revenue":25.5,"currency":"USD","products":[{"product_id":"507f1f77bcf86cd799439011","price":19.99}]},"context":{"device":{"id":12345},"traits":{"email":"ctx@example.com","phone":"+1 415-555-0100"}},"timestamp":"2015-02-23T22:28:55Z"}`
+)
+
+func mustParse(t *testing.T, s string) Event {
+	t.Helper()
+	ev, err := Parse([]byte(s), testNow)
+	if err != nil {
+		t.Fatalf("Parse: %v\n%s", err, s)
+	}
+	return ev
+}
+
+func TestParseIdentify(t *testing.T) {
+	ev := mustParse(t, identifyMsg)
+	if ev.Type != TypeIdentify || ev.UserID != "97980cfea0067" || ev.AnonymousID != "507f191e810c19729de860ea" {
+		t.Fatalf("ids: %+v", ev)
+	}
+	if ev.MessageID != "022bb90c-bbac-11e4-8dfc-aa07a5b093db" {
+		t.Errorf("MessageID = %q", ev.MessageID)
+	}
+	if want := time.Date(2015, 2, 23, 22, 28, 55, 111e6, time.UTC); !ev.Timestamp.Equal(want) || !ev.SentAt.Equal(want) {
+		t.Errorf("Timestamp = %v, SentAt = %v", ev.Timestamp, ev.SentAt)
+	}
+	if ev.Email() != "peter@example.com" || ev.Traits["logins"] != float64(5) {
+		t.Errorf("traits: %v", ev.Traits)
+	}
+	if strings.ContainsAny(string(ev.Raw), "\n") || !strings.Contains(string(ev.Raw), `"name":"Peter Gibbons"`) {
+		t.Errorf("Raw not compacted: %s", ev.Raw)
+	}
+}
+
+func TestParseRawIsACopy(t *testing.T) {
+	buf := []byte(pageMsg)
+	ev := mustParse(t, string(buf))
+	ev2, err := Parse(buf, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range buf {
+		buf[i] = 'x'
+	}
+	if string(ev2.Raw) != string(ev.Raw) || ev2.Name != "Home" {
+		t.Fatalf("Raw or fields alias the input buffer: %s", ev2.Raw)
+	}
+}
+
+func TestParseKinds(t *testing.T) {
+	page := mustParse(t, pageMsg)
+	if page.Type != TypePage || page.Name != "Home" || page.Properties["title"] != "Welcome | Initech" {
+		t.Errorf("page: %+v", page)
+	}
+	prefs, ok := page.ConsentPreferences()
+	if !ok || len(prefs) != 2 || !prefs["Analytics"] || prefs["Advertising"] {
+		t.Errorf("ConsentPreferences = %v, %v", prefs, ok)
+	}
+	if !page.GPC() {
+		t.Error("GPC = false")
+	}
+	screen := mustParse(t, screenMsg)
+	if screen.Type != TypeScreen || screen.DeviceID() != "B5372DB0-C21E-11E4-8DFC-AA07A5B093DB" || screen.Email() != "peter@example.com" {
+		t.Errorf("screen: %+v", screen)
+	}
+	if _, ok := screen.ConsentPreferences(); ok || screen.GPC() {
+		t.Error("screen has no consent")
+	}
+	group := mustParse(t, groupMsg)
+	if group.Type != TypeGroup || group.GroupID != "0e8c78ea9d97a7b8185e8632" || group.Traits["plan"] != "enterprise" {
+		t.Errorf("group: %+v", group)
+	}
+	alias := mustParse(t, aliasMsg)
+	if alias.Type != TypeAlias || alias.PreviousID != "39239-239239-239239-23923" || alias.UserID != "507f191e81" {
+		t.Errorf("alias: %+v", alias)
+	}
+	track := mustParse(t, trackMsg)
+	if track.Type != TypeTrack || track.Event != "Order Completed" || track.Properties["revenue"] != 25.5 {
+		t.Errorf("track: %+v", track)
+	}
+	if track.DeviceID() != "12345" || track.Phone() != "+1 415-555-0100" || track.Email() != "ctx@example.com" {
+		t.Errorf("accessors: %q %q %q", track.DeviceID(), track.Phone(), track.Email())
+	}
+	if v, ok := track.Trait("email"); !ok || v != "ctx@example.com" {
+		t.Errorf("Trait(email) = %v, %v", v, ok)
+	}
+	if track.ContextTraits()["phone"] == nil || track.Traits != nil {
+		t.Error("context traits must not be merged into traits")
+	}
+	if !strings.HasPrefix(track.MessageID, DerivedIDPrefix) || len(track.MessageID) != len(DerivedIDPrefix)+32 {
+		t.Errorf("derived MessageID = %q", track.MessageID)
+	}
+}
+
+func TestParseNumericIDs(t *testing.T) {
+	for in, want := range map[string]string{
+		`12345`:                "12345",
+		`12345678901234567890`: "12345678901234567890",
+		`-7`:                   "-7",
+		`1e3`:                  "1000",
+		`1.5e10`:               "15000000000",
+		`2.50`:                 "2.5",
+		`null`:                 "",
+	} {
+		ev, err := Parse([]byte(`{"type":"identify","anonymousId":"a","userId":`+in+`}`), testNow)
+		if err != nil || ev.UserID != want {
+			t.Errorf("userId %s: got %q, %v; want %q", in, ev.UserID, err, want)
+		}
+	}
+	ev := mustParse(t, `{"type":"page","anonymousId":4.2e1,"userId":"esc\u00e9\"q"}`)
+	if ev.AnonymousID != "42" || ev.UserID != `escé"q` {
+		t.Errorf("ids: %q %q", ev.AnonymousID, ev.UserID)
+	}
+}
+
+func TestParseTimestamps(t *testing.T) {
+	ts := func(y, mo, d, h, mi, s, ns int) time.Time { return time.Date(y, time.Month(mo), d, h, mi, s, ns, time.UTC) }
+	cases := []struct {
+		fields string
+		want   time.Time
+	}{
+		{`"timestamp":"2026-03-01T10:00:00Z","originalTimestamp":"2026-03-01T09:00:00Z"`, ts(2026, 3, 1, 10, 0, 0, 0)},
+		{`"originalTimestamp":"2026-03-01T09:00:00.5+02:00","receivedAt":"2026-03-02T00:00:00Z"`, ts(2026, 3, 1, 7, 0, 0, 5e8)},
+		{`"receivedAt":"2026-03-02T00:00:00.123456Z","sentAt":"2026-03-01T00:00:00Z"`, ts(2026, 3, 2, 0, 0, 0, 123456e3)},
+		{`"sentAt":"2026-03-01T00:00:00-0500"`, ts(2026, 3, 1, 5, 0, 0, 0)},
+		{`"timestamp":"2026-03-01T12:30:00"`, ts(2026, 3, 1, 12, 30, 0, 0)},
+		{`"timestamp":"2026-03-01T12:30:00.250"`, ts(2026, 3, 1, 12, 30, 0, 25e7)},
+		{`"timestamp":""`, testNow},
+		{`"timestamp":null`, testNow},
+		{`"x":1`, testNow},
+	}
+	for _, c := range cases {
+		ev, err := Parse([]byte(`{"type":"page","userId":"u",`+c.fields+`}`), testNow)
+		if err != nil {
+			t.Errorf("%s: %v", c.fields, err)
+			continue
+		}
+		if !ev.Timestamp.Equal(c.want) || ev.Timestamp.Location() != time.UTC {
+			t.Errorf("%s: Timestamp = %v, want %v", c.fields, ev.Timestamp, c.want)
+		}
+	}
+}
+
+func TestParseValidation(t *testing.T) {
+	cases := []struct {
+		in, field, reason string
+	}{
+		{`{"type":"track","userId":"u"`, "", "invalid JSON"},
+		{`not json`, "", "invalid JSON"},
+		{``, "", "empty message"},
+		{`[{"type":"track"}]`, "", "not a JSON object"},
+		{`"track"`, "", "not a JSON object"},
+		{`{"userId":"u"}`, "type", "missing type"},
+		{`{"type":"purchase","userId":"u"}`, "type", `unknown type "purchase"`},
+		{`{"type":7,"userId":"u"}`, "type", "must be a string"},
+		{`{"type":"track","userId":"u"}`, "event", "track without event name"},
+		{`{"type":"track","event":"","userId":"u"}`, "event", "track without event name"},
+		{`{"type":"identify","traits":{"a":1}}`, "userId", "identify without userId and anonymousId"},
+		{`{"type":"page","userId":"","anonymousId":null}`, "userId", "page without userId and anonymousId"},
+		{`{"type":"alias","anonymousId":"a"}`, "userId", "alias without userId and previousId"},
+		{`{"type":"identify","userId":true}`, "userId", "must be a string or a number"},
+		{`{"type":"identify","userId":"u","anonymousId":{"x":1}}`, "anonymousId", "must be a string or a number"},
+		{`{"type":"identify","userId":"u","traits":["a"]}`, "traits", "must be a JSON object"},
+		{`{"type":"track","event":"e","userId":"u","properties":"x"}`, "properties", "must be a JSON object"},
+		{`{"type":"track","event":"e","userId":"u","context":1}`, "context", "must be a JSON object"},
+		{`{"type":"page","userId":"u","timestamp":"yesterday"}`, "timestamp", "malformed timestamp"},
+		{`{"type":"page","userId":"u","sentAt":"2026-13-01T00:00:00Z"}`, "sentAt", "malformed timestamp"},
+		{`{"type":"page","userId":"u","receivedAt":1700000000}`, "receivedAt", "must be a string"},
+		{`{"type":"page","userId":"u","originalTimestamp":"2026-01-01"}`, "originalTimestamp", "malformed timestamp"},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.in), testNow)
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			t.Errorf("%s: err = %v, want *ValidationError", c.in, err)
+			continue
+		}
+		if ve.Field != c.field || !strings.Contains(ve.Reason, c.reason) || !errors.Is(err, ErrInvalidEvent) {
+			t.Errorf("%s: got field %q reason %q, want %q %q", c.in, ve.Field, ve.Reason, c.field, c.reason)
+		}
+	}
+	err := &ValidationError{Field: "event", Reason: "track without event name"}
+	if got := err.Error(); got != `field "event": track without event name` {
+		t.Errorf("Error() = %s", got)
+	}
+}
+
+func TestDerivedIDStable(t *testing.T) {
+	a := mustParse(t, `{"type":"track","event":"Product Viewed","userId":"u1","properties":{"sku":"A","price":1.50,"tags":["x","y"]},"timestamp":"2026-01-01T00:00:00Z"}`)
+	b := mustParse(t, `{
+	  "timestamp": "2026-01-01T00:00:00Z",
+	  "properties": { "tags": ["x", "y"], "price": 1.50, "sku": "A" },
+	  "userId": "u1", "event": "Product Viewed", "type": "track"
+	}`)
+	c := mustParse(t, `{"type":"track","event":"Product Viewed","userId":"u1","properties":{"sku":"B","price":1.50,"tags":["x","y"]},"timestamp":"2026-01-01T00:00:00Z"}`)
+	if a.MessageID != b.MessageID {
+		t.Errorf("key order changed the id: %s vs %s", a.MessageID, b.MessageID)
+	}
+	if a.MessageID == c.MessageID {
+		t.Error("different content, same id")
+	}
+	if a.MessageID != mustParse(t, string(a.Raw)).MessageID {
+		t.Error("re-parsing Raw changed the id")
+	}
+}
