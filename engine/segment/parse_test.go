@@ -26,7 +26,7 @@ const (
   "userId": "97980cfea0067",
   "version": "1.1"
 }`
-	pageMsg = `{"anonymousId":"507f191e810c19729de860ea","channel":"browser","context":{"ip":"8.8.8.8","userAgent":"Mozilla/5.0","page":{"path":"/academy/","title":"Analytics Academy","url":"https://segment.com/academy/"},"consent":{"categoryPreferences":{"Analytics":true,"Advertising":false,"Marketing":"yes"}},"gpc":true},"integrations":{},"messageId":"ajs-f8ca1e4de5024d9430b3928bd8ac6b96","name":"Home","properties":{"title":"Welcome | Initech","url":"https://segment.com/"},"receivedAt":"2015-02-23T22:28:55.387Z","sentAt":"2015-02-23T22:28:55.111Z","timestamp":"2015-02-23T22:28:55.111Z","type":"page","userId":"97980cfea0067","version":"1.1"}`
+	pageMsg   = `{"anonymousId":"507f191e810c19729de860ea","channel":"browser","context":{"ip":"8.8.8.8","userAgent":"Mozilla/5.0","page":{"path":"/academy/","title":"Analytics Academy","url":"https://segment.com/academy/"},"consent":{"categoryPreferences":{"Analytics":true,"Advertising":false,"Marketing":"yes"}},"gpc":true},"integrations":{},"messageId":"ajs-f8ca1e4de5024d9430b3928bd8ac6b96","name":"Home","properties":{"title":"Welcome | Initech","url":"https://segment.com/"},"receivedAt":"2015-02-23T22:28:55.387Z","sentAt":"2015-02-23T22:28:55.111Z","timestamp":"2015-02-23T22:28:55.111Z","type":"page","userId":"97980cfea0067","version":"1.1"}`
 	screenMsg = `{"type":"screen","name":"Home","properties":{"Feed Type":"private"},"context":{"device":{"id":"B5372DB0-C21E-11E4-8DFC-AA07A5B093DB","type":"ios"},"os":{"name":"iPhone OS","version":"8.1.3"},"traits":{"email":"peter@example.com"}},"anonymousId":"3a12eab0-bca7-11e4-8dfc-aa07a5b093db","messageId":"m-screen","timestamp":"2015-02-23T22:28:55.111Z"}`
 	groupMsg  = `{"type":"group","groupId":"0e8c78ea9d97a7b8185e8632","traits":{"name":"Initech","industry":"Technology","employees":329,"plan":"enterprise"},"userId":"97980cfea0067","messageId":"m-group","timestamp":"2015-02-23T22:28:55.111Z"}`
 	aliasMsg  = `{"type":"alias","previousId":"39239-239239-239239-23923","userId":"507f191e81","messageId":"m-alias","timestamp":"2015-02-23T22:28:55.111Z"}`
@@ -143,7 +143,9 @@ func TestParseNumericIDs(t *testing.T) {
 }
 
 func TestParseTimestamps(t *testing.T) {
-	ts := func(y, mo, d, h, mi, s, ns int) time.Time { return time.Date(y, time.Month(mo), d, h, mi, s, ns, time.UTC) }
+	ts := func(y, mo, d, h, mi, s, ns int) time.Time {
+		return time.Date(y, time.Month(mo), d, h, mi, s, ns, time.UTC)
+	}
 	cases := []struct {
 		fields string
 		want   time.Time

@@ -1,0 +1,75 @@
+package segment
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"testing"
+)
+
+func fuzzSeeds() [][]byte {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = io.WriteString(zw, trackMsg+"\n"+pageMsg)
+	_ = zw.Close()
+	return [][]byte{
+		[]byte(identifyMsg), []byte(pageMsg), []byte(screenMsg), []byte(groupMsg),
+		[]byte(aliasMsg), []byte(trackMsg), []byte(batchEnvelope),
+		[]byte("[" + aliasMsg + "," + groupMsg + "]"),
+		[]byte("\xef\xbb\xbf" + aliasMsg + "\r\n{\"type\":\n"),
+		[]byte(`{"batch":[{"type":"page","userId":1,"context":{}},{}],"context":{"a":1},"sentAt":"x"}`),
+		[]byte(`[1,,}{"a":"\"]"}]`), []byte(`{"userId":1e400,"type":"alias"}`),
+		gz.Bytes(), {}, []byte("{"), []byte(`"\`),
+	}
+}
+
+// FuzzReader checks that no input makes the Reader panic or loop, and that
+// every framed record can be handed to Parse without a panic.
+func FuzzReader(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := NewReader(bytes.NewReader(data), "fuzz")
+		if err != nil {
+			return
+		}
+		for n := 0; ; n++ {
+			if n > 2*len(data)+10 {
+				t.Fatalf("more records than bytes: reader loops")
+			}
+			rec, err := r.Next()
+			if err != nil {
+				return
+			}
+			if rec.Err == nil {
+				if rec.Line < 1 {
+					t.Fatalf("line %d", rec.Line)
+				}
+				_, _ = Parse(rec.Data, testNow)
+			}
+		}
+	})
+}
+
+// FuzzParse checks that Parse never panics and that what it accepts
+// round-trips: Raw is valid JSON that parses to the same message id.
+func FuzzParse(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev, err := Parse(data, testNow)
+		if err != nil {
+			return
+		}
+		if !json.Valid(ev.Raw) {
+			t.Fatalf("accepted %q but Raw %q is not valid JSON", data, ev.Raw)
+		}
+		ev2, err := Parse(ev.Raw, testNow)
+		if err != nil || ev2.MessageID != ev.MessageID {
+			t.Fatalf("Raw does not round-trip: %v %q %q", err, ev.MessageID, ev2.MessageID)
+		}
+	})
+}
