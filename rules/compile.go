@@ -135,6 +135,7 @@ func newConfig(opts CompileOptions, cur *cursor) *conf.Config {
 		expr.Function("in_segment", cur.inSegment, new(func(string) bool)),
 		expr.Function("now", cur.nowFn, new(func() time.Time)),
 		expr.Function("__truthy", truthyFn, new(func(any) bool)),
+		expr.Function("__in", inFn, new(func(any, []any) bool)),
 	}
 	for op := range cmpOps {
 		options = append(options, expr.Function(cmpOps[op], cmpFn(op), new(func(any, any) bool)))
@@ -458,6 +459,10 @@ func (rewriter) Visit(node *ast.Node) {
 			ast.Patch(node, helperCall(cmpOps[n.Operator], n.Left, n.Right))
 		case strOps[n.Operator] != "" && (isIface(n.Left) || isIface(n.Right)):
 			ast.Patch(node, helperCall(strOps[n.Operator], n.Left, n.Right))
+		case n.Operator == "in" && isIface(n.Left):
+			if _, ok := n.Right.(*ast.ArrayNode); ok {
+				ast.Patch(node, helperCall("__in", n.Left, n.Right))
+			}
 		case n.Operator == "&&" || n.Operator == "and" || n.Operator == "||" || n.Operator == "or":
 			truthy(&n.Left)
 			truthy(&n.Right)

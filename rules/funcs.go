@@ -210,3 +210,19 @@ func stringOp(op string, a, b any) (bool, error) {
 func strFn(op string) func(...any) (any, error) {
 	return func(p ...any) (any, error) { return stringOp(op, p[0], p[1]) }
 }
+
+// inArray is `x in [a, b, ...]`: true when x == some element (expr's
+// equality, so nil in [nil] is true and 1 in [1.0] is true).
+func inArray(x any, arr []any) bool {
+	for _, e := range arr {
+		if runtime.Equal(e, x) {
+			return true
+		}
+	}
+	return false
+}
+
+func inFn(p ...any) (any, error) {
+	arr, _ := p[1].([]any)
+	return inArray(p[0], arr), nil
+}
