@@ -74,6 +74,9 @@ func Parse(data []byte, now time.Time) (Event, error) {
 	if err := decode(data, &w); err != nil {
 		return Event{}, err
 	}
+	if !validSkipped(data[start:]) {
+		return Event{}, decodeStd(data, &w)
+	}
 	ev := Event{
 		MessageID:   w.MessageID.s,
 		UserID:      w.UserID.s,
@@ -186,6 +189,45 @@ func decodeStd(data []byte, w *wire) error {
 		return invalid(field, "must be a JSON object")
 	}
 	return invalid(field, "must be a string")
+}
+
+// decodedKeys are the top-level members whose values goccy fully decodes
+// (and so validates). goccy skips other members without validating them,
+// so validSkipped checks those with encoding/json: they are small
+// (integrations, channel, version, identifiers).
+var decodedKeys = map[string]bool{
+	"traits": true, "properties": true, "context": true, "type": true, "event": true, "name": true,
+	"timestamp": true, "originalTimestamp": true, "sentAt": true, "receivedAt": true,
+}
+
+// validSkipped reports whether the members of obj that goccy skipped are
+// valid JSON, and whether the object itself is well formed.
+func validSkipped(obj []byte) bool {
+	ms, closeIdx, ok := members(obj)
+	if !ok || skipSpace(obj, closeIdx+1) != len(obj) {
+		return false
+	}
+	for _, m := range ms {
+		if bytes.IndexByte(m.key, '\\') >= 0 || !validKey(m.key) {
+			if !stdjson.Valid(append(append([]byte{'"'}, m.key...), '"')) {
+				return false
+			}
+		}
+		if !decodedKeys[string(m.key)] && !stdjson.Valid(obj[m.start:m.end]) {
+			return false
+		}
+	}
+	return true
+}
+
+// validKey reports whether a key without escapes has no control bytes.
+func validKey(k []byte) bool {
+	for _, c := range k {
+		if c < 0x20 {
+			return false
+		}
+	}
+	return true
 }
 
 // parseTimeField parses an ISO-8601 timestamp; "" means absent.
