@@ -68,7 +68,10 @@ func (r *Runner) httpOptions() httpOptions {
 	if o.max <= 0 {
 		o.max = DefaultBackoffMax
 	}
-	o.sleep = sleepCtx
+	o.sleep = r.Sleep
+	if o.sleep == nil {
+		o.sleep = sleepCtx
+	}
 	return o
 }
 

@@ -75,6 +75,9 @@ type Runner struct {
 	BackoffBase, BackoffMax time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Sleep waits between http retries (default: a timer honouring ctx);
+	// tests record the delays instead of waiting.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Run runs the named sources of st.Dir()/sources.yaml once, in order (all
