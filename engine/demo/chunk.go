@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -90,10 +91,23 @@ func newChunkGen(seed int64, chunk, people int, now time.Time) *chunkGen {
 		people: people,
 		now:    now,
 		start:  now.Add(-Window),
-		e:      enc{b: make([]byte, 0, people*8*700)},
+		e:      enc{b: getBuf()[:0]},
 		evs:    make([]evRef, 0, people*9),
 	}
 }
+
+// bufPool recycles the chunk buffers (several MB each): allocating and
+// zeroing them per chunk cost more than filling them.
+var bufPool sync.Pool
+
+func getBuf() []byte {
+	if b, ok := bufPool.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 0, ChunkPeople*8*800)
+}
+
+func putBuf(b []byte) { bufPool.Put(&b) }
 
 func (g *chunkGen) pct(p int) bool { return g.rng.IntN(100) < p }
 
@@ -113,11 +127,13 @@ func (g *chunkGen) run() {
 		}
 		return int(a.seq - b.seq)
 	})
-	g.out = make([]byte, 0, len(g.e.b)+len(g.evs))
+	g.out = getBuf()[:0]
 	for _, r := range g.evs {
 		g.out = append(g.out, g.e.b[r.start:r.end]...)
 		g.out = append(g.out, '\n')
 	}
+	putBuf(g.e.b)
+	g.e.b = nil
 	g.sum.People = g.people
 	g.sum.Events = len(g.evs)
 	g.sum.Bytes = int64(len(g.out))
@@ -213,10 +229,10 @@ func (g *chunkGen) newDevice(mobile bool) device {
 	return d
 }
 
-func asciiLower(s string) string {
-	s = strings.NewReplacer("ü", "ue", "ã", "a", "'", "").Replace(s)
-	return strings.ToLower(s)
-}
+// emailSafe turns a name into an e-mail local part.
+var emailSafe = strings.NewReplacer("ü", "ue", "ã", "a", "'", "")
+
+func asciiLower(s string) string { return strings.ToLower(emailSafe.Replace(s)) }
 
 func (g *chunkGen) newPerson(idx int) *person {
 	p := &person{
@@ -230,7 +246,7 @@ func (g *chunkGen) newPerson(idx int) *person {
 	p.email = asciiLower(p.first) + "." + asciiLower(p.last) + strconv.Itoa(idx) + "@" + domain
 	if g.pct(pctOddEmail) {
 		// As typed on a phone: capitals and stray spaces.
-		p.email = " " + p.first + "." + strings.NewReplacer("ü", "ue", "'", "").Replace(p.last) + strconv.Itoa(idx) + "@" + strings.ToUpper(domain[:1]) + domain[1:len(domain)-4] + ".COM "
+		p.email = " " + p.first + "." + emailSafe.Replace(p.last) + strconv.Itoa(idx) + "@" + strings.ToUpper(domain[:1]) + domain[1:len(domain)-4] + ".COM "
 	}
 	if g.pct(pctPhone) {
 		f := phoneFormats[g.rng.IntN(len(phoneFormats))]

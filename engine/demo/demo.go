@@ -155,7 +155,9 @@ func Generate(ctx context.Context, w io.Writer, opts Options) (Summary, error) {
 		case <-ctx.Done():
 			return sum, fmt.Errorf("demo: %w", ctx.Err())
 		}
-		if _, err := w.Write(res.out); err != nil {
+		_, err := w.Write(res.out)
+		putBuf(res.out)
+		if err != nil {
 			return sum, fmt.Errorf("demo: write: %w", err)
 		}
 		sum.add(&res.sum)
