@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -19,11 +21,42 @@ const (
 )
 
 // Store is what a sync needs of the engine; *engine.Engine satisfies it.
+// A Store that is also a Quarantiner keeps quarantined records; otherwise
+// they are appended to QuarantineFile in the data dir.
 type Store interface {
 	Dir() string
 	IngestBatch(ctx context.Context, msgs []engine.Message, cp *engine.Checkpoint) (engine.IngestStats, error)
 	Checkpoint(ctx context.Context, source string) ([]byte, error)
+}
+
+// Quarantiner stores records that do not fit a source's mapping.
+type Quarantiner interface {
 	Quarantine(ctx context.Context, source, key, reason string, data []byte) error
+}
+
+// QuarantineFile is the fallback quarantine (NDJSON) in the data dir.
+const QuarantineFile = "sync-quarantine.ndjson"
+
+func (r *Runner) quarantine(ctx context.Context, source, key, reason string, data []byte) error {
+	if q, ok := r.Store.(Quarantiner); ok {
+		return q.Quarantine(ctx, source, key, reason, data)
+	}
+	rec := map[string]any{"time": r.now().UTC(), "source": source, "key": key, "reason": reason}
+	if json.Valid(data) {
+		rec["data"] = json.RawMessage(data)
+	} else {
+		rec["text"] = string(data)
+	}
+	line, _ := json.Marshal(rec)
+	f, err := os.OpenFile(filepath.Join(r.Store.Dir(), QuarantineFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Result is what one run of one source did. Its JSON is the line `loupe
@@ -253,7 +286,7 @@ func (r *Runner) RunSource(ctx context.Context, s Source) Result {
 			}
 			res.Fetched += int64(p.fetched)
 			for _, b := range p.bad {
-				if err := r.Store.Quarantine(ctx, s.Name, b.key, b.reason, b.data); err != nil {
+				if err := r.quarantine(ctx, s.Name, b.key, b.reason, b.data); err != nil {
 					return fmt.Errorf("quarantine %s: %w", b.key, err)
 				}
 				res.Quarantined++
