@@ -279,7 +279,7 @@ func validate(src string, root ast.Node, opts CompileOptions) error {
 		if nodes > opts.MaxNodes {
 			return errAt(src, n, "rule is too complex (more than %d nodes)", opts.MaxNodes)
 		}
-		if depth > 64 {
+		if depth > 128 {
 			return errAt(src, n, "rule is nested too deeply")
 		}
 		switch n := n.(type) {
