@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/loupe-cdp/loupe/engine"
+	"github.com/loupe-cdp/loupe/engine/demo"
+)
+
+func newDemoCmd(g *globalFlags) *cobra.Command {
+	var (
+		profiles int
+		seed     int64
+		noTUI    bool
+		asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "demo [--profiles N] [--seed S] [--data DIR] [--no-tui]",
+		Short: "Generate a realistic demo dataset, ingest it and open the workbench",
+		Long: `Generate a deterministic Segment-spec dataset (anonymous browsing that signs up,
+people on several devices, shared family devices, junk identifiers, orders,
+consent decisions) and ingest it. Without --data it uses a new temporary dir and
+names it. The events end today (UTC midnight), so the same --seed and
+--profiles give the same data on the same day.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if profiles < 1 {
+				return withCode(ExitUsage, fmt.Errorf("--profiles must be at least 1"))
+			}
+			if g.data == "" {
+				dir, err := os.MkdirTemp("", "loupe-demo-")
+				if err != nil {
+					return err
+				}
+				g.data = dir
+			}
+			eng, err := g.openEngine()
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			now := time.Now().UTC().Truncate(24 * time.Hour)
+			sum, st, err := generateAndIngest(cmd.Context(), eng, demo.Options{Profiles: profiles, Seed: seed, Now: now}, !asJSON)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return printJSON(out, map[string]any{"data": eng.Dir(), "generated": sum, "ingest": toIngestJSON(st)})
+			}
+			fmt.Fprintf(out, "Generated a demo dataset in %s\n\n%s\n", eng.Dir(), sum)
+			printIngest(out, st, eng.Dir())
+			if !noTUI && demoOpensTUI != nil {
+				return demoOpensTUI(cmd, g, eng)
+			}
+			fmt.Fprintf(out, `
+Explore it:
+  loupe --data %[1]s stats
+  loupe --data %[1]s profile show user_id:%[2]s
+  loupe --data %[1]s profile events user_id:%[2]s --limit 10
+  loupe --data %[1]s why <TYPE:VALUE> <TYPE:VALUE>
+`, eng.Dir(), sampleUserID(cmd.Context(), eng))
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&profiles, "profiles", 20000, "how many people to generate (up to millions)")
+	cmd.Flags().Int64Var(&seed, "seed", 1, "random seed; the same seed gives the same data")
+	cmd.Flags().BoolVar(&noTUI, "no-tui", false, "print the summary instead of opening the workbench")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON (implies --no-tui)")
+	return cmd
+}
+
+// demoOpensTUI is set by the workbench's command file.
+var demoOpensTUI func(*cobra.Command, *globalFlags, *engine.Engine) error
+
+// generateAndIngest streams the generator straight into the ingest
+// pipeline, so generation and ingest overlap.
+func generateAndIngest(ctx context.Context, eng *engine.Engine, opts demo.Options, progress bool) (demo.Summary, engine.IngestStats, error) {
+	pr, pw := io.Pipe()
+	sumCh := make(chan demo.Summary, 1)
+	errCh := make(chan error, 1)
+	go func() {
+		s, err := demo.Generate(ctx, pw, opts)
+		pw.CloseWithError(err)
+		sumCh <- s
+		errCh <- err
+	}()
+	iopts := engine.IngestOptions{}
+	var bar *progressBar
+	if progress && isTerminal(os.Stderr) {
+		bar = &progressBar{w: os.Stderr, start: time.Now()}
+		iopts.Progress = bar.update
+	}
+	st, err := eng.IngestReader(ctx, pr, "demo", iopts)
+	if bar != nil {
+		bar.finish()
+	}
+	pr.CloseWithError(io.ErrClosedPipe)
+	sum, genErr := <-sumCh, <-errCh
+	if err != nil {
+		return sum, st, err
+	}
+	if genErr != nil {
+		return sum, st, fmt.Errorf("generate demo data: %w", genErr)
+	}
+	return sum, st, nil
+}
+
+func sampleUserID(ctx context.Context, eng *engine.Engine) string {
+	m, err := eng.SearchIdentifiers(ctx, "user_id:", 1)
+	if err != nil || len(m) == 0 {
+		return "u1"
+	}
+	return m[0].Value
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/loupe-cdp/loupe/engine"
+)
+
+func newProfileCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "profile",
+		Short: "Show unified profiles and their events",
+	}
+	cmd.AddCommand(newProfileShowCmd(g), newProfileEventsCmd(g))
+	for _, add := range profileSubcommands {
+		cmd.AddCommand(add(g))
+	}
+	return cmd
+}
+
+// profileSubcommands lets other files add `profile` subcommands.
+var profileSubcommands []func(*globalFlags) *cobra.Command
+
+// profileJSON is the stable --json shape of `loupe profile show`.
+type profileJSON struct {
+	ID         string                     `json:"id"`
+	MergedIDs  []string                   `json:"merged_ids"`
+	Identities []identityJSON             `json:"identities"`
+	Blocked    []engine.BlockedIdentifier `json:"blocked"`
+	Traits     map[string]traitJSON       `json:"traits"`
+	Events     map[string]eventStatsJSON  `json:"events"`
+	EventCount int64                      `json:"event_count"`
+	FirstSeen  time.Time                  `json:"first_seen"`
+	LastSeen   time.Time                  `json:"last_seen"`
+}
+
+type identityJSON struct {
+	Type      string    `json:"type"`
+	Value     string    `json:"value"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+type traitJSON struct {
+	Value     any                 `json:"value"`
+	Time      time.Time           `json:"time"`
+	MessageID string              `json:"message_id"`
+	Source    string              `json:"source"`
+	History   []engine.TraitValue `json:"history"`
+}
+
+type eventStatsJSON struct {
+	Count int64              `json:"count"`
+	First time.Time          `json:"first"`
+	Last  time.Time          `json:"last"`
+	Sums  map[string]float64 `json:"sums,omitempty"`
+}
+
+func toProfileJSON(p *engine.Profile) profileJSON {
+	out := profileJSON{
+		ID: p.ID, MergedIDs: p.MergedIDs, Blocked: p.Blocked,
+		Identities: []identityJSON{}, Traits: map[string]traitJSON{}, Events: map[string]eventStatsJSON{},
+		EventCount: p.EventCount, FirstSeen: p.FirstSeen, LastSeen: p.LastSeen,
+	}
+	if out.MergedIDs == nil {
+		out.MergedIDs = []string{}
+	}
+	if out.Blocked == nil {
+		out.Blocked = []engine.BlockedIdentifier{}
+	}
+	for _, id := range p.Identities {
+		out.Identities = append(out.Identities, identityJSON(id))
+	}
+	for k, t := range p.Traits {
+		h := t.History
+		if h == nil {
+			h = []engine.TraitValue{}
+		}
+		out.Traits[k] = traitJSON{Value: t.Value, Time: t.Time, MessageID: t.MessageID, Source: t.Source, History: h}
+	}
+	for k, e := range p.Events {
+		out.Events[k] = eventStatsJSON(e)
+	}
+	return out
+}
+
+func newProfileShowCmd(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show REF",
+		Short: "Show a profile: identities, traits with provenance, event aggregates",
+		Long: `Show the unified profile REF names. A REF is a profile id (p42; merged-away
+ids resolve to the surviving profile) or TYPE:VALUE, e.g. email:ann@example.com,
+user_id:u1, anonymous_id:a1, phone:+14155550100, device_id:d1.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			eng, err := g.openEngine()
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			p, err := eng.Profile(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), toProfileJSON(p))
+			}
+			printProfile(cmd.OutOrStdout(), p)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the profile as JSON")
+	return cmd
+}
+
+func printProfile(w io.Writer, p *engine.Profile) {
+	fmt.Fprintf(w, "profile     %s\n", p.ID)
+	if len(p.MergedIDs) > 0 {
+		fmt.Fprintf(w, "merged      %s\n", strings.Join(p.MergedIDs, ", "))
+	}
+	fmt.Fprintf(w, "first seen  %s\nlast seen   %s\nevents      %d\n", fmtTime(p.FirstSeen), fmtTime(p.LastSeen), p.EventCount)
+	fmt.Fprintln(w, "\nidentities")
+	for _, id := range p.Identities {
+		fmt.Fprintf(w, "  %-13s %-40s %s .. %s\n", id.Type, id.Value, fmtTime(id.FirstSeen), fmtTime(id.LastSeen))
+	}
+	for _, b := range p.Blocked {
+		fmt.Fprintf(w, "  %-13s %-40s blocked, seen %d times\n", b.Type, fmt.Sprintf("%q", b.Value), b.Count)
+	}
+	if len(p.Traits) > 0 {
+		fmt.Fprintln(w, "\ntraits")
+		for _, k := range sortedKeys(p.Traits) {
+			t := p.Traits[k]
+			fmt.Fprintf(w, "  %-16s %-30v %s  %s", k, t.Value, fmtTime(t.Time), t.MessageID)
+			if t.Source == "rectification" {
+				fmt.Fprintf(w, "  (rectified: %s)", t.Reason)
+			}
+			if len(t.History) > 0 {
+				fmt.Fprintf(w, "  [%d earlier]", len(t.History))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	if len(p.Events) > 0 {
+		fmt.Fprintln(w, "\nevents")
+		for _, k := range sortedKeys(p.Events) {
+			e := p.Events[k]
+			fmt.Fprintf(w, "  %-22s %6d  %s .. %s", k, e.Count, fmtTime(e.First), fmtTime(e.Last))
+			for _, s := range sortedKeys(e.Sums) {
+				fmt.Fprintf(w, "  %s=%.2f", s, e.Sums[s])
+			}
+			fmt.Fprintln(w)
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05")
+}
+
+func newProfileEventsCmd(g *globalFlags) *cobra.Command {
+	var asJSON bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "events REF [--limit N]",
+		Short: "List a profile's events, newest first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			eng, err := g.openEngine()
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			page, err := eng.Events(cmd.Context(), args[0], "", limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				evs := page.Events
+				if evs == nil {
+					evs = []engine.StoredEvent{}
+				}
+				return printJSON(cmd.OutOrStdout(), evs)
+			}
+			for _, ev := range page.Events {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-8s %-24s %s  (%s)\n", fmtTime(ev.Time), ev.Type, ev.Name, ev.MessageID, ev.ProfileID)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the events as a JSON array")
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many events")
+	return cmd
+}

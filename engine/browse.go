@@ -1,0 +1,358 @@
+package engine
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/store"
+)
+
+// Resolve turns a REF — a profile id ("p42", merged-away ids included) or
+// TYPE:VALUE ("email:ann@example.com") — into the current profile id.
+func (e *Engine) Resolve(ctx context.Context, ref string) (string, error) {
+	var pid uint64
+	err := e.db.View(func(t *store.Txn) error {
+		var err error
+		pid, err = e.resolve(t, ref)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return pidString(pid), nil
+}
+
+func (e *Engine) resolve(t *store.Txn, ref string) (uint64, error) {
+	ref = strings.TrimSpace(ref)
+	if pid, ok := parsePID(ref); ok {
+		if ok, err := t.Has(store.PIDKey(store.PrefixProfile, pid)); err != nil || ok {
+			return pid, err
+		}
+		v, err := t.Get(store.PIDKey(store.PrefixMerged, pid))
+		if errors.Is(err, store.ErrNotFound) {
+			return 0, fmt.Errorf("profile %s: %w", ref, ErrNotFound)
+		}
+		if err != nil {
+			return 0, err
+		}
+		return store.Uint64(v, 0), nil
+	}
+	id, err := identity.Parse(ref)
+	if err != nil {
+		return 0, fmt.Errorf("%q is neither a profile id (p123) nor TYPE:VALUE (email:ann@example.com): %w", ref, ErrBadRef)
+	}
+	v, err := t.Get(store.IdentityKey(id.Type, id.Value))
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, fmt.Errorf("no profile has %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return store.Uint64(v, 0), nil
+}
+
+func (e *Engine) loadProfile(t *store.Txn, pid uint64) (*profileRec, error) {
+	b, err := t.Get(store.PIDKey(store.PrefixProfile, pid))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("profile %s: %w", pidString(pid), ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeProfile(pid, b)
+}
+
+// memberPIDs are a profile's own pid and its merged-away pids: the pids
+// its events and consent records are stored under.
+func (e *Engine) memberPIDs(t *store.Txn, pid uint64) ([]uint64, error) {
+	p, err := e.loadProfile(t, pid)
+	if err != nil {
+		return nil, err
+	}
+	return append([]uint64{pid}, p.Merged...), nil
+}
+
+// Profile returns the unified profile REF names.
+func (e *Engine) Profile(ctx context.Context, ref string) (*Profile, error) {
+	var out *Profile
+	err := e.db.View(func(t *store.Txn) error {
+		pid, err := e.resolve(t, ref)
+		if err != nil {
+			return err
+		}
+		p, err := e.loadProfile(t, pid)
+		if err != nil {
+			return err
+		}
+		out = p.export()
+		return nil
+	})
+	return out, err
+}
+
+// Events pages through a profile's events, newest first. cursor is the
+// Next of the previous page, "" for the first.
+func (e *Engine) Events(ctx context.Context, ref, cursor string, limit int) (EventPage, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	var after []byte // time(8) seq(8) of the last event of the previous page
+	if cursor != "" {
+		b, err := hex.DecodeString(cursor)
+		if err != nil || len(b) != 16 {
+			return EventPage{}, fmt.Errorf("bad events cursor %q", cursor)
+		}
+		after = b
+	}
+	type hit struct {
+		key []byte
+		val []byte
+	}
+	var hits []hit
+	err := e.db.View(func(t *store.Txn) error {
+		pid, err := e.resolve(t, ref)
+		if err != nil {
+			return err
+		}
+		pids, err := e.memberPIDs(t, pid)
+		if err != nil {
+			return err
+		}
+		for _, m := range pids {
+			prefix := store.EventPrefix(m)
+			var seek []byte
+			if after != nil {
+				seek = append(slices.Clone(prefix), after...)
+			}
+			n := 0
+			err := t.Iterate(prefix, store.IterOptions{Reverse: true, Seek: seek}, func(k, v []byte) error {
+				if after != nil && string(k[9:]) >= string(after) {
+					return nil
+				}
+				hits = append(hits, hit{slices.Clone(k), v})
+				n++
+				if n >= limit {
+					return store.ErrStop
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return EventPage{}, err
+	}
+	// Newest first across member pids: compare time then seq.
+	slices.SortFunc(hits, func(a, b hit) int { return -strings.Compare(string(a.key[9:]), string(b.key[9:])) })
+	var page EventPage
+	for i, h := range hits {
+		if i == limit {
+			page.Next = hex.EncodeToString(hits[i-1].key[9:])
+			break
+		}
+		pid, ns, _, err := store.ParseEventKey(h.key)
+		if err != nil {
+			return EventPage{}, err
+		}
+		ev, err := decodeEvent(pid, ns, h.val)
+		if err != nil {
+			return EventPage{}, fmt.Errorf("event %x: %w", h.key, err)
+		}
+		page.Events = append(page.Events, ev)
+	}
+	return page, nil
+}
+
+// SortKey orders profile lists.
+type SortKey int
+
+// Sort orders.
+const (
+	SortLastSeen  SortKey = iota // newest activity first
+	SortFirstSeen                // newest profiles first
+	SortEvents                   // most events first
+)
+
+// String names the sort for display.
+func (s SortKey) String() string {
+	switch s {
+	case SortFirstSeen:
+		return "first seen"
+	case SortEvents:
+		return "events"
+	}
+	return "last seen"
+}
+
+// ProfileQuery selects and orders profiles for a list.
+type ProfileQuery struct {
+	Sort SortKey
+	// Rule, when set, keeps only the profiles it matches.
+	Rule string
+}
+
+// ProfileIndex is an ordered, in-memory list of profile ids: 8 bytes a
+// profile, so a million-profile list pages in O(1).
+type ProfileIndex struct {
+	pids  []uint64
+	total int
+}
+
+// Len is the number of profiles in the list.
+func (ix *ProfileIndex) Len() int { return len(ix.pids) }
+
+// Total is the number of profiles before any filter.
+func (ix *ProfileIndex) Total() int { return ix.total }
+
+// IDs returns up to n ids from offset.
+func (ix *ProfileIndex) IDs(offset, n int) []string {
+	if offset < 0 {
+		offset = 0
+	}
+	if offset >= len(ix.pids) || n <= 0 {
+		return nil
+	}
+	end := min(len(ix.pids), offset+n)
+	out := make([]string, 0, end-offset)
+	for _, p := range ix.pids[offset:end] {
+		out = append(out, pidString(p))
+	}
+	return out
+}
+
+// lastSeenOrder reads the last-seen index, newest first, with a key-only
+// scan.
+func (e *Engine) lastSeenOrder(ctx context.Context) ([]uint64, error) {
+	pids := make([]uint64, 0, 1024)
+	err := e.db.View(func(t *store.Txn) error {
+		return t.Iterate([]byte{store.PrefixLastSeen}, store.IterOptions{KeysOnly: true, Reverse: true}, func(k, _ []byte) error {
+			if len(k) != 17 {
+				return nil
+			}
+			pids = append(pids, store.Uint64(k, 9))
+			if len(pids)%65536 == 0 {
+				return ctx.Err()
+			}
+			return nil
+		})
+	})
+	return pids, err
+}
+
+// Summaries returns list rows for ids, in the same order. An id that no
+// longer exists gets a row with only its ID.
+func (e *Engine) Summaries(ctx context.Context, ids []string) ([]ProfileSummary, error) {
+	out := make([]ProfileSummary, len(ids))
+	keyTraits := e.cfg.Profiles.KeyTraits
+	err := e.db.View(func(t *store.Txn) error {
+		for i, id := range ids {
+			out[i].ID = id
+			pid, ok := parsePID(id)
+			if !ok {
+				continue
+			}
+			p, err := e.loadProfile(t, pid)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			out[i] = p.summary(keyTraits)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (p *profileRec) summary(keyTraits []string) ProfileSummary {
+	s := ProfileSummary{
+		ID:         pidString(p.PID),
+		Email:      p.first(identity.Email),
+		UserID:     p.first(identity.UserID),
+		Phone:      p.first(identity.Phone),
+		EventCount: p.Count,
+		FirstSeen:  unixTime(p.First),
+		LastSeen:   unixTime(p.Last),
+	}
+	for _, k := range keyTraits {
+		if tr, ok := p.Traits[k]; ok {
+			if s.Traits == nil {
+				s.Traits = make(map[string]any, len(keyTraits))
+			}
+			s.Traits[k] = tr.V
+		}
+	}
+	return s
+}
+
+// searchTypes are the identifier types a bare search prefix is matched
+// against.
+var searchTypes = []string{identity.Email, identity.UserID, identity.AnonymousID, identity.Phone}
+
+// SearchIdentifiers finds identifiers starting with prefix through the
+// identity index: "ann" searches emails, user ids, anonymous ids and
+// phones; "email:ann" searches one type.
+func (e *Engine) SearchIdentifiers(ctx context.Context, prefix string, limit int) ([]IdentifierMatch, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	prefix = strings.TrimSpace(prefix)
+	types := searchTypes
+	if typ, val, ok := strings.Cut(prefix, ":"); ok && typ != "" && e.cfg.Identity.Priority(typ) < 1<<20 {
+		types, prefix = []string{typ}, val
+	}
+	var out []IdentifierMatch
+	err := e.db.View(func(t *store.Txn) error {
+		for _, typ := range types {
+			v := identity.Normalize(typ, prefix)
+			if typ == identity.Phone && v == "" {
+				continue
+			}
+			err := t.Iterate(store.IdentityTypePrefix(typ, v), store.IterOptions{}, func(k, val []byte) error {
+				_, value, err := store.ParseIdentKey(k[1:])
+				if err != nil || len(val) != 8 {
+					return nil
+				}
+				out = append(out, IdentifierMatch{Type: typ, Value: value, ProfileID: pidString(store.Uint64(val, 0))})
+				if len(out) >= limit {
+					return store.ErrStop
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if len(out) >= limit {
+				break
+			}
+		}
+		return ctx.Err()
+	})
+	return out, err
+}
+
+// ProfileIndex lists profiles in q's order, filtered by q's rule. The
+// last-seen order comes from its index with a key-only scan; other orders
+// and rules are served by the rules snapshot.
+func (e *Engine) ProfileIndex(ctx context.Context, q ProfileQuery) (*ProfileIndex, error) {
+	if q.Rule == "" && q.Sort == SortLastSeen {
+		pids, err := e.lastSeenOrder(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &ProfileIndex{pids: pids, total: len(pids)}, nil
+	}
+	return e.snapshotIndex(ctx, q)
+}

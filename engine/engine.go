@@ -1,0 +1,239 @@
+// Package engine turns Segment-spec events into unified customer profiles
+// on a local Badger store, and answers questions about them: who is this,
+// why were these identifiers merged, what matches this rule.
+//
+// One Engine owns a data dir. Writers (ingest, sync, unmerge, erasure) are
+// serialised by the engine; readers run concurrently.
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/store"
+)
+
+// Options configure Open.
+type Options struct {
+	// EncryptionKey encrypts the store at rest (16, 24 or 32 bytes).
+	EncryptionKey []byte
+	// Verbose lets Badger's own log through to Logger.
+	Verbose bool
+	Logger  *slog.Logger
+	// Now is the clock; tests inject a fixed one.
+	Now func() time.Time
+	// Actor names who acts, for the audit log; default the OS user.
+	Actor string
+}
+
+// Engine is an open data dir.
+type Engine struct {
+	dir   string
+	db    *store.DB
+	cfg   Config
+	now   func() time.Time
+	actor string
+	log   *slog.Logger
+
+	// writeMu serialises everything that writes profiles, identities and
+	// events. The caches below belong to the writer and are guarded by it.
+	writeMu  sync.Mutex
+	idents   map[string]uint64 // IdentKey -> owning pid; authoritative for present keys
+	complete bool              // idents holds every identity in the store
+	profiles map[uint64]*profileRec
+	nextPID  uint64
+	nextSeq  uint64
+	counters counters
+	seqs      map[string]uint64 // other sequence counters, loaded on first use
+	dirtySeqs []string
+
+	rejectsMu sync.Mutex
+}
+
+// RejectsFile is the name, in the data dir, of the NDJSON file that
+// collects rejected input lines.
+const RejectsFile = "rejects.ndjson"
+
+// Open opens the data dir, creating it and its config when new.
+func Open(dir string, opts Options) (*Engine, error) {
+	if dir == "" {
+		return nil, errors.New("open engine: no data dir")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open engine: %w", err)
+	}
+	cfg, err := loadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := store.Open(store.BadgerDir(dir), store.Options{
+		EncryptionKey: opts.EncryptionKey,
+		Logger:        opts.Logger,
+		Verbose:       opts.Verbose,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		dir:      dir,
+		db:       db,
+		cfg:      cfg,
+		now:      opts.Now,
+		actor:    opts.Actor,
+		log:      opts.Logger,
+		idents:   make(map[string]uint64),
+		profiles: make(map[uint64]*profileRec),
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if e.actor == "" {
+		e.actor = osUser()
+	}
+	if err := e.loadCounters(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+// Close closes the store.
+func (e *Engine) Close() error {
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	return e.db.Close()
+}
+
+// Dir is the data dir.
+func (e *Engine) Dir() string { return e.dir }
+
+// Config is the data dir's configuration.
+func (e *Engine) Config() Config { return e.cfg }
+
+// counters are the running totals kept in meta keys, updated in the same
+// transaction as the records they count.
+type counters struct {
+	Profiles, Events, Merges, Refused, Blocked, Rejected, Suppressed int64
+	Idents                                                          map[string]int64
+}
+
+var counterNames = []string{"profiles", "events", "merges", "refused", "blocked", "rejected", "suppressed"}
+
+func (c *counters) field(name string) *int64 {
+	switch name {
+	case "profiles":
+		return &c.Profiles
+	case "events":
+		return &c.Events
+	case "merges":
+		return &c.Merges
+	case "refused":
+		return &c.Refused
+	case "blocked":
+		return &c.Blocked
+	case "rejected":
+		return &c.Rejected
+	case "suppressed":
+		return &c.Suppressed
+	}
+	return nil
+}
+
+func (e *Engine) loadCounters() error {
+	e.counters.Idents = map[string]int64{}
+	return e.db.View(func(t *store.Txn) error {
+		for _, name := range counterNames {
+			v, err := getUint64(t, store.MetaKey("count/"+name))
+			if err != nil {
+				return err
+			}
+			*e.counters.field(name) = int64(v)
+		}
+		if err := t.Iterate(store.MetaKey("count/ident/"), store.IterOptions{}, func(k, v []byte) error {
+			if len(v) == 8 {
+				e.counters.Idents[string(k[len(store.MetaKey("count/ident/")):])] = int64(binary.BigEndian.Uint64(v))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		var err error
+		if e.nextPID, err = getUint64(t, store.MetaKey("seq/pid")); err != nil {
+			return err
+		}
+		if e.nextSeq, err = getUint64(t, store.MetaKey("seq/event")); err != nil {
+			return err
+		}
+		// An empty identity index means the in-memory cache is the whole
+		// index: ingest into a new dir never has to ask Badger.
+		empty := true
+		if err := t.Iterate([]byte{store.PrefixIdentity}, store.IterOptions{KeysOnly: true}, func(_, _ []byte) error {
+			empty = false
+			return store.ErrStop
+		}); err != nil {
+			return err
+		}
+		e.complete = empty
+		return nil
+	})
+}
+
+func getUint64(t *store.Txn, key []byte) (uint64, error) {
+	v, err := t.Get(key)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("meta %q: %d bytes, want 8", key[1:], len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Stats reads the running totals.
+func (e *Engine) Stats(ctx context.Context) (Stats, error) {
+	if err := ctx.Err(); err != nil {
+		return Stats{}, err
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	c := e.counters
+	s := Stats{
+		Profiles: c.Profiles, Events: c.Events, Merges: c.Merges, RefusedMerges: c.Refused,
+		Blocked: c.Blocked, Rejected: c.Rejected, Suppressed: c.Suppressed,
+		Identifiers: make(map[string]int64, len(c.Idents)),
+	}
+	for k, v := range c.Idents {
+		s.Identifiers[k] = v
+	}
+	return s, nil
+}
+
+// rejectsPath is the data dir's rejects file.
+func (e *Engine) rejectsPath() string { return filepath.Join(e.dir, RejectsFile) }
+
+var _ = identity.UserID

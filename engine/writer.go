@@ -1,0 +1,581 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/engine/segment"
+	"github.com/loupe-cdp/loupe/store"
+)
+
+// writer applies events to the store for one ingest call. It reads through
+// a snapshot plus the engine's caches, builds each unit's writes in memory,
+// and commits a unit in one transaction while the next is being built.
+// Because only one writer runs at a time (Engine.writeMu), the caches are the
+// truth for everything this writer touched and the snapshot for the rest.
+type writer struct {
+	e     *Engine
+	snap  *store.Txn
+	stats IngestStats
+	unit  *unit
+
+	msgs      map[string]struct{} // messageIds written since the snapshot
+	persisted map[uint64]int64    // last-seen value of each cached profile as stored
+	hasEvents bool                // the store held events when the snapshot was taken
+	units     int
+	onReject  func(source string, line int, reason string)
+
+	inflight sync.WaitGroup
+	errMu    sync.Mutex
+	err      error // first failed commit
+}
+
+// unit is the writes of one transaction.
+type unit struct {
+	sets       []kv
+	dels       [][]byte
+	dirty      map[uint64]*profileRec
+	events     int
+	bytes      int
+	rejects    []rejectLine
+	checkpoint *Checkpoint
+	noSplit    bool // IngestBatch: one transaction whatever its size
+	delta      counters
+}
+
+type kv struct{ k, v []byte }
+
+func newUnit() *unit {
+	return &unit{dirty: make(map[uint64]*profileRec), delta: counters{Idents: map[string]int64{}}}
+}
+
+func (u *unit) full() bool {
+	return !u.noSplit && (u.events >= unitEvents || u.bytes >= unitBytes)
+}
+
+// empty reports whether committing the unit would change nothing.
+func (u *unit) empty() bool {
+	d := u.delta
+	return len(u.sets) == 0 && len(u.dels) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
+		d.Profiles == 0 && d.Events == 0 && d.Merges == 0 && d.Refused == 0 && d.Blocked == 0 &&
+		d.Rejected == 0 && d.Suppressed == 0
+}
+
+func (u *unit) set(k, v []byte) { u.sets = append(u.sets, kv{k, v}); u.bytes += len(k) + len(v) }
+func (u *unit) del(k []byte)    { u.dels = append(u.dels, k) }
+
+// deletedProfile marks, in the profile cache, a profile merged away.
+var deletedProfile = &profileRec{}
+
+func (e *Engine) newWriter() (*writer, error) {
+	w := &writer{e: e, unit: newUnit()}
+	w.openSnapshot()
+	return w, nil
+}
+
+func (w *writer) openSnapshot() {
+	w.snap = w.e.db.NewTxn(false)
+	w.msgs = make(map[string]struct{})
+	w.persisted = make(map[uint64]int64)
+	w.e.profiles = make(map[uint64]*profileRec)
+	w.hasEvents = false
+	w.snap.Iterate([]byte{store.PrefixMessage}, store.IterOptions{KeysOnly: true}, func(_, _ []byte) error {
+		w.hasEvents = true
+		return store.ErrStop
+	})
+}
+
+func (w *writer) close() {
+	w.inflight.Wait()
+	if w.snap != nil {
+		w.snap.Discard()
+	}
+	// Profiles are cheap to reload; don't hold them between ingests.
+	w.e.profiles = make(map[uint64]*profileRec)
+}
+
+func (w *writer) wait() error {
+	w.inflight.Wait()
+	w.errMu.Lock()
+	defer w.errMu.Unlock()
+	return w.err
+}
+
+// OwnerOf implements identity.Owner.
+func (w *writer) OwnerOf(id identity.ID) uint64 {
+	key := string(store.IdentKey(id.Type, id.Value))
+	if pid, ok := w.e.idents[key]; ok {
+		return pid
+	}
+	if w.e.complete {
+		return 0
+	}
+	v, err := w.snap.Get(append([]byte{store.PrefixIdentity}, key...))
+	if err != nil || len(v) != 8 {
+		// Remember the miss too: a negative entry is the pid 0.
+		w.e.idents[key] = 0
+		return 0
+	}
+	pid := store.Uint64(v, 0)
+	w.e.idents[key] = pid
+	return pid
+}
+
+// CountOf implements identity.Owner.
+func (w *writer) CountOf(pid uint64, typ string) int {
+	p, err := w.profile(pid)
+	if err != nil || p == nil {
+		return 0
+	}
+	return p.countOf(typ)
+}
+
+// profile returns the cached or stored profile pid.
+func (w *writer) profile(pid uint64) (*profileRec, error) {
+	if p, ok := w.e.profiles[pid]; ok {
+		if p == deletedProfile {
+			return nil, nil
+		}
+		return p, nil
+	}
+	b, err := w.snap.Get(store.PIDKey(store.PrefixProfile, pid))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("identity index points at %s, which has no record", pidString(pid))
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := decodeProfile(pid, b)
+	if err != nil {
+		return nil, err
+	}
+	w.e.profiles[pid] = p
+	w.persisted[pid] = p.Last
+	return p, nil
+}
+
+// identifiers extracts an event's identifiers, normalised, split into
+// usable and blocked.
+func (e *Engine) identifiers(ev *segment.Event) (ids, blocked []identity.ID) {
+	rules := &e.cfg.Identity
+	add := func(typ, raw string) {
+		if raw == "" {
+			return
+		}
+		id := identity.ID{Type: typ, Value: identity.Normalize(typ, raw)}
+		if id.Value == "" || rules.IsBlocked(id.Value) {
+			blocked = append(blocked, identity.ID{Type: typ, Value: strings.TrimSpace(raw)})
+			return
+		}
+		for _, have := range ids {
+			if have == id {
+				return
+			}
+		}
+		ids = append(ids, id)
+	}
+	add(identity.UserID, ev.UserID)
+	add(identity.AnonymousID, ev.AnonymousID)
+	if ev.Type == "alias" {
+		// previousId is, in practice, the anonymous id the user had before
+		// signing up (analytics.js alias()).
+		add(identity.AnonymousID, ev.PreviousID)
+	}
+	add(identity.Email, ev.Email())
+	add(identity.Phone, ev.Phone())
+	add(identity.DeviceID, ev.DeviceID())
+	for _, name := range rules.ExtraTraits {
+		if v, ok := ev.Trait(name); ok {
+			switch x := v.(type) {
+			case string:
+				add(name, x)
+			case float64:
+				add(name, fmt.Sprint(x))
+			}
+		}
+	}
+	return ids, blocked
+}
+
+// add applies one decoded record.
+func (w *writer) add(d *decoded, source string) error {
+	w.stats.Read++
+	if d.err != nil {
+		w.reject(source, d.line, d.data, d.err.Error())
+		return nil
+	}
+	ev := &d.ev
+	if y := ev.Timestamp.Year(); y < 1900 || y > 2200 {
+		w.reject(source, d.line, d.data, fmt.Sprintf("field \"timestamp\": %s is out of range", ev.Timestamp.Format(time.RFC3339)))
+		return nil
+	}
+	if _, dup := w.msgs[ev.MessageID]; dup {
+		w.stats.Duplicates++
+		return nil
+	}
+	if w.hasEvents {
+		if ok, err := w.snap.Has(store.MessageKey(ev.MessageID)); err != nil {
+			return err
+		} else if ok {
+			w.stats.Duplicates++
+			return nil
+		}
+	}
+	ids, blocked := w.e.identifiers(ev)
+	w.unit.delta.Blocked += int64(len(blocked))
+	if len(ids) == 0 {
+		w.reject(source, d.line, d.data, "no usable identifier: every identifier is on the blocklist ("+joinIDs(blocked)+")")
+		return nil
+	}
+	if w.e.isSuppressed(ids) {
+		w.stats.Suppressed++
+		w.unit.delta.Suppressed++
+		w.msgs[ev.MessageID] = struct{}{}
+		return nil
+	}
+	return w.apply(ev, ids, blocked)
+}
+
+func joinIDs(ids []identity.ID) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func (w *writer) reject(source string, line int, data []byte, reason string) {
+	w.stats.Rejected++
+	w.unit.delta.Rejected++
+	r := rejectLine{Time: w.e.now().UTC(), Source: source, Line: line, Reason: reason}
+	if json.Valid(data) {
+		r.Data = append([]byte(nil), data...)
+	} else {
+		r.Text = string(data)
+	}
+	w.unit.rejects = append(w.unit.rejects, r)
+	if w.onReject != nil {
+		w.onReject(source, line, reason)
+	}
+}
+
+// apply resolves the event's profile, merging where the rules allow, and
+// writes the event.
+func (w *writer) apply(ev *segment.Event, ids, blocked []identity.ID) error {
+	e := w.e
+	rules := &e.cfg.Identity
+	dec := rules.Decide(ids, w)
+	t := ev.Timestamp.UnixNano()
+	seq := e.nextSeq + 1
+	e.nextSeq = seq
+
+	// Links: each kept identifier that is new, or sits in another profile
+	// than the anchor, is joined to the anchor by this event.
+	owners := make([]uint64, len(dec.Kept))
+	anchor := 0
+	for i, id := range dec.Kept {
+		owners[i] = w.OwnerOf(id)
+	}
+	for i := range dec.Kept {
+		if owners[i] != 0 {
+			anchor = i
+			break
+		}
+	}
+	var target *profileRec
+	if len(dec.Profiles) == 0 {
+		e.nextPID++
+		target = &profileRec{PID: e.nextPID}
+		e.profiles[target.PID] = target
+		w.stats.ProfilesCreated++
+		w.unit.delta.Profiles++
+	} else {
+		var err error
+		if target, err = w.profile(dec.Profiles[0]); err != nil {
+			return err
+		}
+		if target == nil {
+			return fmt.Errorf("profile %s vanished during ingest", pidString(dec.Profiles[0]))
+		}
+		for _, other := range dec.Profiles[1:] {
+			if err := w.merge(target, other); err != nil {
+				return err
+			}
+		}
+	}
+	for i, id := range dec.Kept {
+		if i == anchor || (owners[i] != 0 && owners[i] == owners[anchor]) {
+			continue
+		}
+		w.link(dec.Kept[anchor], id, ev.MessageID, t)
+	}
+	for i, id := range dec.Kept {
+		if owners[i] == 0 {
+			key := store.IdentKey(id.Type, id.Value)
+			e.idents[string(key)] = target.PID
+			w.unit.set(append([]byte{store.PrefixIdentity}, key...), putUint64(target.PID))
+			w.unit.delta.Idents[id.Type]++
+		}
+	}
+	if len(dec.Dropped) > 0 {
+		if err := w.refuse(ev, dec, target.PID); err != nil {
+			return err
+		}
+	}
+	target.fold(ev, dec.Kept, blocked, &e.cfg.Profiles)
+	w.unit.dirty[target.PID] = target
+
+	val := encodeEvent(make([]byte, 0, len(ev.Raw)+64), ev)
+	w.unit.set(store.EventKey(target.PID, t, seq), val)
+	loc := make([]byte, 0, 24)
+	loc = store.AppendUint64(loc, target.PID)
+	loc = store.AppendTime(loc, t)
+	loc = store.AppendUint64(loc, seq)
+	w.unit.set(store.MessageKey(ev.MessageID), loc)
+	w.msgs[ev.MessageID] = struct{}{}
+	if err := e.onEvent(w.unit, target.PID, ev); err != nil {
+		return err
+	}
+	w.unit.events++
+	w.unit.delta.Events++
+	w.stats.Ingested++
+	return nil
+}
+
+// merge folds profile otherPID into target: the older id survives, the
+// other becomes a merged-away id that still resolves.
+func (w *writer) merge(target *profileRec, otherPID uint64) error {
+	other, err := w.profile(otherPID)
+	if err != nil {
+		return err
+	}
+	if other == nil {
+		return nil
+	}
+	e := w.e
+	target.absorb(other, &e.cfg.Profiles)
+	for _, id := range other.IDs {
+		key := store.IdentKey(id.T, id.V)
+		e.idents[string(key)] = target.PID
+		w.unit.set(append([]byte{store.PrefixIdentity}, key...), putUint64(target.PID))
+	}
+	w.unit.set(store.PIDKey(store.PrefixMerged, other.PID), putUint64(target.PID))
+	for _, m := range other.Merged {
+		w.unit.set(store.PIDKey(store.PrefixMerged, m), putUint64(target.PID))
+	}
+	w.unit.del(store.PIDKey(store.PrefixProfile, other.PID))
+	if last, ok := w.persisted[other.PID]; ok {
+		w.unit.del(store.LastSeenKey(last, other.PID))
+	}
+	delete(w.unit.dirty, other.PID)
+	e.profiles[other.PID] = deletedProfile
+	w.stats.Merges++
+	w.unit.delta.Merges++
+	w.unit.delta.Profiles--
+	return nil
+}
+
+// linkRec is the value of a link key.
+type linkRec struct {
+	M string `json:"m"`
+	T int64  `json:"t"`
+}
+
+func (w *writer) link(a, b identity.ID, msgID string, t int64) {
+	ka, kb := store.IdentKey(a.Type, a.Value), store.IdentKey(b.Type, b.Value)
+	v, _ := json.Marshal(linkRec{M: msgID, T: t})
+	w.unit.set(store.LinkKey(ka, kb), v)
+	w.unit.set(store.LinkKey(kb, ka), v)
+}
+
+// refusedRec is the stored form of a refused merge.
+type refusedRec struct {
+	M       string   `json:"m"`
+	T       int64    `json:"t"`
+	Reason  string   `json:"r"`
+	Dropped []string `json:"d"`
+	Kept    []string `json:"k"`
+	PID     uint64   `json:"p"`
+	Others  []uint64 `json:"o,omitempty"` // profiles the dropped identifiers belonged to
+}
+
+func (w *writer) refuse(ev *segment.Event, dec identity.Decision, pid uint64) error {
+	e := w.e
+	rec := refusedRec{M: ev.MessageID, T: ev.Timestamp.UnixNano(), Reason: dec.Reason, PID: pid}
+	for _, id := range dec.Kept {
+		rec.Kept = append(rec.Kept, id.String())
+	}
+	for _, id := range dec.Dropped {
+		rec.Dropped = append(rec.Dropped, id.String())
+		if o := w.OwnerOf(id); o != 0 && o != pid {
+			rec.Others = append(rec.Others, o)
+		}
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	seq, err := e.nextCounter(w.snap, "refused")
+	if err != nil {
+		return err
+	}
+	w.unit.set(store.SeqKey(store.PrefixRefused, seq), b)
+	w.unit.set(store.PIDSeqKey(store.PrefixRefusedByPID, pid, seq), nil)
+	for _, o := range rec.Others {
+		w.unit.set(store.PIDSeqKey(store.PrefixRefusedByPID, o, seq), nil)
+	}
+	w.stats.RefusedMerges++
+	w.unit.delta.Refused++
+	return nil
+}
+
+// nextCounter hands out sequence numbers for record kinds other than
+// events; it reads the stored counter once per engine.
+func (e *Engine) nextCounter(t *store.Txn, name string) (uint64, error) {
+	if e.seqs == nil {
+		e.seqs = map[string]uint64{}
+	}
+	v, ok := e.seqs[name]
+	if !ok {
+		var err error
+		if v, err = getUint64(t, store.MetaKey("seq/"+name)); err != nil {
+			return 0, err
+		}
+	}
+	v++
+	e.seqs[name] = v
+	e.dirtySeqs = append(e.dirtySeqs, name)
+	return v, nil
+}
+
+// flush commits the current unit. Unless final, the commit runs in the
+// background while the caller builds the next unit.
+func (w *writer) flush(final bool) error {
+	if err := w.wait(); err != nil {
+		return err
+	}
+	u := w.unit
+	w.unit = newUnit()
+	e := w.e
+	if err := e.appendRejects(u.rejects); err != nil {
+		return err
+	}
+	if u.empty() {
+		return nil
+	}
+	for pid, p := range u.dirty {
+		b, err := encodeProfile(p)
+		if err != nil {
+			return err
+		}
+		u.set(store.PIDKey(store.PrefixProfile, pid), b)
+		old, had := w.persisted[pid]
+		if !had || old != p.Last {
+			if had {
+				u.del(store.LastSeenKey(old, pid))
+			}
+			u.set(store.LastSeenKey(p.Last, pid), nil)
+			w.persisted[pid] = p.Last
+		}
+	}
+	next := e.counters
+	next.add(u.delta)
+	for _, name := range counterNames {
+		u.set(store.MetaKey("count/"+name), putUint64(uint64(*next.field(name))))
+	}
+	for typ := range u.delta.Idents {
+		u.set(store.MetaKey("count/ident/"+typ), putUint64(uint64(next.Idents[typ])))
+	}
+	u.set(store.MetaKey("seq/pid"), putUint64(e.nextPID))
+	u.set(store.MetaKey("seq/event"), putUint64(e.nextSeq))
+	for _, name := range e.dirtySeqs {
+		u.set(store.MetaKey("seq/"+name), putUint64(e.seqs[name]))
+	}
+	e.dirtySeqs = e.dirtySeqs[:0]
+	if u.checkpoint != nil {
+		u.set(store.NameKey(store.PrefixCheckpoint, u.checkpoint.Source), u.checkpoint.Value)
+	}
+	e.applyDelta(u.delta)
+
+	txn := e.db.NewTxn(true)
+	for _, d := range u.dels {
+		if err := txn.Delete(d); err != nil {
+			txn.Discard()
+			return fmt.Errorf("commit: %w", err)
+		}
+	}
+	for _, s := range u.sets {
+		if err := txn.Set(s.k, s.v); err != nil {
+			if errors.Is(err, store.ErrTxnTooBig) && !u.noSplit {
+				// Units are sized well under Badger's limit; a unit this
+				// big holds huge messages. Commit what is there and go on.
+				if err := txn.Commit(); err != nil {
+					return fmt.Errorf("commit: %w", err)
+				}
+				txn = e.db.NewTxn(true)
+				if err := txn.Set(s.k, s.v); err == nil {
+					continue
+				}
+			}
+			txn.Discard()
+			return fmt.Errorf("commit: %w", err)
+		}
+	}
+	if final {
+		if err := txn.Commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+	} else {
+		w.inflight.Add(1)
+		txn.CommitAsync(func(err error) {
+			if err != nil {
+				w.errMu.Lock()
+				if w.err == nil {
+					w.err = fmt.Errorf("commit: %w", err)
+				}
+				w.errMu.Unlock()
+			}
+			w.inflight.Done()
+		})
+	}
+	w.units++
+	if w.units%refreshEvery == 0 || len(e.profiles) > profileCacheN {
+		if err := w.wait(); err != nil {
+			return err
+		}
+		w.snap.Discard()
+		w.openSnapshot()
+	}
+	return nil
+}
+
+func (c *counters) add(d counters) {
+	c.Profiles += d.Profiles
+	c.Events += d.Events
+	c.Merges += d.Merges
+	c.Refused += d.Refused
+	c.Blocked += d.Blocked
+	c.Rejected += d.Rejected
+	c.Suppressed += d.Suppressed
+	if c.Idents == nil {
+		c.Idents = map[string]int64{}
+	}
+	for k, v := range d.Idents {
+		c.Idents[k] += v
+	}
+}
+
+func (e *Engine) applyDelta(d counters) {
+	idents := make(map[string]int64, len(e.counters.Idents))
+	for k, v := range e.counters.Idents {
+		idents[k] = v
+	}
+	e.counters.Idents = idents
+	e.counters.add(d)
+}

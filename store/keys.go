@@ -1,0 +1,200 @@
+// Package store keeps Loupe's records in an embedded Badger database.
+//
+// The store knows keys and bytes; what the bytes mean (events, profiles,
+// consent) belongs to the engine. Every record kind has a one-byte prefix so
+// that each kind is one contiguous key range and prefix scans are natural.
+// Integers in keys are fixed-width big-endian so that byte order is numeric
+// order; times are Unix nanoseconds with the sign bit flipped for the same
+// reason.
+//
+// # Key layout (schema version 1)
+//
+//	prefix  key                                   value
+//	0x00    0x00 name                             meta: "schema" (uint32), "seq/<name>" counters, "secret" (HMAC salt)
+//	'e'     'e' pid(8) time(8) seq(8)             event: engine-encoded Segment message
+//	'm'     'm' messageId                         pid(8) time(8) seq(8): where the event lives (dedupe + lookup)
+//	'p'     'p' pid(8)                            profile record
+//	'a'     'a' mergedPid(8)                      surviving pid(8): a merged-away profile id
+//	'i'     'i' ident                             pid(8): identity index, ident = typeLen(1) type value
+//	'l'     'l' identLen(2) ident ident           link record: the event and time that joined two identifiers
+//	'r'     'r' seq(8)                            refused merge record
+//	'R'     'R' pid(8) seq(8)                     refused merge by profile (empty value)
+//	's'     's' lastSeen(8) pid(8)                profiles ordered by last seen (empty value)
+//	'c'     'c' pid(8) seq(8)                     consent record (pid that owned it when recorded)
+//	'C'     'C' seq(8)                            consent global chain entry
+//	'g'     'g' name 0x00 version(4)              segment definition version
+//	'k'     'k' source                            sync checkpoint
+//	'q'     'q' source 0x00 seq(8)                quarantined input
+//	'u'     'u' seq(8)                            audit log entry
+//	'd'     'd' id                                data-subject request
+//	'x'     'x' hash(32)                          suppression entry (salted hash of an identifier)
+//	'U'     'U' seq(8)                            unmerge record
+//
+// A pid is a profile id as a uint64; its text form is "p" followed by the
+// decimal number.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+)
+
+// SchemaVersion is the on-disk layout this build reads and writes.
+const SchemaVersion = 1
+
+// Record kind prefixes; see the package documentation.
+const (
+	PrefixMeta         byte = 0x00
+	PrefixEvent        byte = 'e'
+	PrefixMessage      byte = 'm'
+	PrefixProfile      byte = 'p'
+	PrefixMerged       byte = 'a'
+	PrefixIdentity     byte = 'i'
+	PrefixLink         byte = 'l'
+	PrefixRefused      byte = 'r'
+	PrefixRefusedByPID byte = 'R'
+	PrefixLastSeen     byte = 's'
+	PrefixConsent      byte = 'c'
+	PrefixConsentChain byte = 'C'
+	PrefixSegment      byte = 'g'
+	PrefixCheckpoint   byte = 'k'
+	PrefixQuarantine   byte = 'q'
+	PrefixAudit        byte = 'u'
+	PrefixRequest      byte = 'd'
+	PrefixSuppression  byte = 'x'
+	PrefixUnmerge      byte = 'U'
+)
+
+// ErrBadKey reports a key that does not have the layout its kind expects.
+var ErrBadKey = errors.New("store: malformed key")
+
+// MetaKey is the key of a named meta value.
+func MetaKey(name string) []byte { return append([]byte{PrefixMeta}, name...) }
+
+// AppendUint64 appends v big-endian.
+func AppendUint64(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+
+// AppendUint32 appends v big-endian.
+func AppendUint32(b []byte, v uint32) []byte { return binary.BigEndian.AppendUint32(b, v) }
+
+// AppendTime appends Unix nanoseconds so that byte order is time order,
+// negative times included.
+func AppendTime(b []byte, unixNano int64) []byte {
+	return binary.BigEndian.AppendUint64(b, uint64(unixNano)^(1<<63))
+}
+
+// Uint64 reads a big-endian uint64 at b[off:].
+func Uint64(b []byte, off int) uint64 { return binary.BigEndian.Uint64(b[off : off+8]) }
+
+// Time reads a time written by AppendTime at b[off:].
+func Time(b []byte, off int) int64 {
+	return int64(binary.BigEndian.Uint64(b[off:off+8]) ^ (1 << 63))
+}
+
+// PIDKey is prefix + pid, the key shape of profiles and merged ids.
+func PIDKey(prefix byte, pid uint64) []byte { return AppendUint64([]byte{prefix}, pid) }
+
+// EventKey is the key of one event of profile pid.
+func EventKey(pid uint64, unixNano int64, seq uint64) []byte {
+	b := make([]byte, 0, 25)
+	b = append(b, PrefixEvent)
+	b = AppendUint64(b, pid)
+	b = AppendTime(b, unixNano)
+	return AppendUint64(b, seq)
+}
+
+// ParseEventKey splits an event key.
+func ParseEventKey(k []byte) (pid uint64, unixNano int64, seq uint64, err error) {
+	if len(k) != 25 || k[0] != PrefixEvent {
+		return 0, 0, 0, ErrBadKey
+	}
+	return Uint64(k, 1), Time(k, 9), Uint64(k, 17), nil
+}
+
+// EventPrefix is the prefix of all events of profile pid.
+func EventPrefix(pid uint64) []byte { return PIDKey(PrefixEvent, pid) }
+
+// MessageKey is the dedupe and lookup key of a messageId.
+func MessageKey(messageID string) []byte {
+	return append([]byte{PrefixMessage}, messageID...)
+}
+
+// IdentKey encodes an identifier (type, value) for use inside keys.
+func IdentKey(typ, value string) []byte {
+	if len(typ) > math.MaxUint8 {
+		typ = typ[:math.MaxUint8]
+	}
+	b := make([]byte, 0, 1+len(typ)+len(value))
+	b = append(b, byte(len(typ)))
+	b = append(b, typ...)
+	return append(b, value...)
+}
+
+// ParseIdentKey splits an identifier encoded by IdentKey.
+func ParseIdentKey(b []byte) (typ, value string, err error) {
+	if len(b) < 1 || len(b) < 1+int(b[0]) {
+		return "", "", ErrBadKey
+	}
+	n := int(b[0])
+	return string(b[1 : 1+n]), string(b[1+n:]), nil
+}
+
+// IdentityKey is the identity index key of an identifier.
+func IdentityKey(typ, value string) []byte {
+	return append([]byte{PrefixIdentity}, IdentKey(typ, value)...)
+}
+
+// IdentityTypePrefix is the identity index prefix of one identifier type
+// followed by a value prefix, for prefix search.
+func IdentityTypePrefix(typ, valuePrefix string) []byte {
+	return IdentityKey(typ, valuePrefix)
+}
+
+// LinkKey is the key of the link from identifier a to identifier b (both
+// encoded with IdentKey). Links are stored in both directions.
+func LinkKey(a, b []byte) []byte {
+	k := make([]byte, 0, 3+len(a)+len(b))
+	k = append(k, PrefixLink)
+	k = binary.BigEndian.AppendUint16(k, uint16(len(a)))
+	k = append(k, a...)
+	return append(k, b...)
+}
+
+// LinkPrefix is the prefix of all links from identifier a.
+func LinkPrefix(a []byte) []byte {
+	k := make([]byte, 0, 3+len(a))
+	k = append(k, PrefixLink)
+	k = binary.BigEndian.AppendUint16(k, uint16(len(a)))
+	return append(k, a...)
+}
+
+// ParseLinkKey splits a link key into its two encoded identifiers.
+func ParseLinkKey(k []byte) (a, b []byte, err error) {
+	if len(k) < 3 || k[0] != PrefixLink {
+		return nil, nil, ErrBadKey
+	}
+	n := int(binary.BigEndian.Uint16(k[1:3]))
+	if len(k) < 3+n {
+		return nil, nil, ErrBadKey
+	}
+	return k[3 : 3+n], k[3+n:], nil
+}
+
+// SeqKey is prefix + seq, the key shape of refused merges, the consent
+// chain and the audit log.
+func SeqKey(prefix byte, seq uint64) []byte { return AppendUint64([]byte{prefix}, seq) }
+
+// PIDSeqKey is prefix + pid + seq, the key shape of per-profile records.
+func PIDSeqKey(prefix byte, pid, seq uint64) []byte {
+	return AppendUint64(AppendUint64([]byte{prefix}, pid), seq)
+}
+
+// LastSeenKey orders profiles by last seen.
+func LastSeenKey(unixNano int64, pid uint64) []byte {
+	return AppendUint64(AppendTime([]byte{PrefixLastSeen}, unixNano), pid)
+}
+
+// NameKey is prefix + name, for records keyed by a name (checkpoints,
+// requests).
+func NameKey(prefix byte, name string) []byte { return append([]byte{prefix}, name...) }

@@ -1,0 +1,300 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Errors callers branch on.
+var (
+	// ErrNotFound is returned by Get for a key that does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrLocked means another process holds the data dir.
+	ErrLocked = errors.New("data dir is in use by another Loupe process")
+	// ErrEncryptionKey means the dir is encrypted with another key, or
+	// encrypted and no key was given, or not encrypted and a key was given.
+	ErrEncryptionKey = errors.New("encryption key does not match this data dir")
+	// ErrNewerSchema means the dir was written by a newer Loupe.
+	ErrNewerSchema = errors.New("data dir was written by a newer version of Loupe")
+	// ErrTxnTooBig means a transaction reached Badger's size limit; commit
+	// what is there and go on in a new one.
+	ErrTxnTooBig = badger.ErrTxnTooBig
+	// ErrStop, returned from an Iterate callback, ends the iteration without
+	// an error.
+	ErrStop = errors.New("stop iteration")
+)
+
+// Options configure Open.
+type Options struct {
+	// EncryptionKey encrypts the data at rest (AES, 16, 24 or 32 bytes).
+	EncryptionKey []byte
+	// Logger receives Badger's own log when Verbose is set.
+	Logger  *slog.Logger
+	Verbose bool
+	// MemTableSize and BlockCacheSize override Badger's defaults (bytes).
+	MemTableSize   int64
+	BlockCacheSize int64
+}
+
+// DB is an open Loupe store.
+type DB struct {
+	bdb  *badger.DB
+	dir  string
+	opts Options
+}
+
+// Open opens (creating if needed) the Badger database in dir.
+func Open(dir string, opts Options) (*DB, error) {
+	if n := len(opts.EncryptionKey); n != 0 && n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("open store %s: encryption key must be 16, 24 or 32 bytes, got %d", dir, n)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	bdb, err := badger.Open(badgerOptions(dir, opts))
+	if err != nil {
+		return nil, classifyOpenError(dir, err)
+	}
+	db := &DB{bdb: bdb, dir: dir, opts: opts}
+	if err := db.checkSchema(); err != nil {
+		bdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func badgerOptions(dir string, opts Options) badger.Options {
+	bo := badger.DefaultOptions(dir).
+		WithLogger(nil).
+		WithCompression(options.Snappy).
+		WithNumMemtables(3).
+		WithNumLevelZeroTables(8).
+		WithNumLevelZeroTablesStall(16).
+		WithIndexCacheSize(64 << 20).
+		WithMetricsEnabled(false)
+	if opts.MemTableSize > 0 {
+		bo = bo.WithMemTableSize(opts.MemTableSize)
+	}
+	if opts.BlockCacheSize > 0 {
+		bo = bo.WithBlockCacheSize(opts.BlockCacheSize)
+	}
+	if opts.Verbose {
+		l := opts.Logger
+		if l == nil {
+			l = slog.Default()
+		}
+		bo = bo.WithLogger(badgerLogger{l})
+	}
+	if len(opts.EncryptionKey) > 0 {
+		bo = bo.WithEncryptionKey(opts.EncryptionKey)
+	}
+	return bo
+}
+
+func classifyOpenError(dir string, err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "Cannot acquire directory lock"):
+		return fmt.Errorf("open %s: %w", dir, ErrLocked)
+	case errors.Is(err, badger.ErrEncryptionKeyMismatch),
+		strings.Contains(msg, "Encryption key mismatch"),
+		strings.Contains(msg, "ErrEncryptionKeyMismatch"):
+		return fmt.Errorf("open %s: %w", dir, ErrEncryptionKey)
+	case strings.Contains(msg, "Invalid checksum") || strings.Contains(msg, "checksum mismatch") ||
+		strings.Contains(msg, "cipher") || strings.Contains(msg, "failed to read"):
+		// An encrypted dir opened without its key fails while reading the
+		// manifest or tables; Badger does not say why.
+		return fmt.Errorf("open %s: %w (or the dir is damaged: %v)", dir, ErrEncryptionKey, firstLine(msg))
+	}
+	return fmt.Errorf("open %s: %s", dir, firstLine(msg))
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func (db *DB) checkSchema() error {
+	key := MetaKey("schema")
+	return db.bdb.Update(func(txn *badger.Txn) error {
+		item, err := txn.Get(key)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return txn.Set(key, binary.BigEndian.AppendUint32(nil, SchemaVersion))
+		}
+		if err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if len(v) != 4 {
+			return fmt.Errorf("schema version record is %d bytes, want 4: %w", len(v), ErrBadKey)
+		}
+		if got := binary.BigEndian.Uint32(v); got > SchemaVersion {
+			return fmt.Errorf("%s has schema version %d, this Loupe reads up to %d: %w", db.dir, got, SchemaVersion, ErrNewerSchema)
+		}
+		return nil
+	})
+}
+
+// Dir is the directory the database lives in.
+func (db *DB) Dir() string { return db.dir }
+
+// Close flushes and closes the database.
+func (db *DB) Close() error { return db.bdb.Close() }
+
+// Sync forces buffered writes to disk; call it where durability is promised.
+func (db *DB) Sync() error { return db.bdb.Sync() }
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*Txn) error) error {
+	return db.bdb.View(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
+}
+
+// Update runs fn in a read-write transaction and commits it.
+func (db *DB) Update(fn func(*Txn) error) error {
+	return db.bdb.Update(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
+}
+
+// NewTxn starts a transaction the caller commits or discards. Long-running
+// writers use it to pipeline commits with CommitAsync.
+func (db *DB) NewTxn(update bool) *Txn { return &Txn{t: db.bdb.NewTransaction(update)} }
+
+// DropPrefix physically removes every live key under each prefix. It blocks
+// writes while it runs.
+func (db *DB) DropPrefix(prefixes ...[]byte) error { return db.bdb.DropPrefix(prefixes...) }
+
+// Size reports the LSM and value log sizes in bytes.
+func (db *DB) Size() (lsm, vlog int64) { return db.bdb.Size() }
+
+// Txn is a Badger transaction with copying reads and prefix iteration.
+type Txn struct{ t *badger.Txn }
+
+// Get returns a copy of the value of key, or ErrNotFound.
+func (t *Txn) Get(key []byte) ([]byte, error) {
+	item, err := t.t.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return item.ValueCopy(nil)
+}
+
+// Has reports whether key exists.
+func (t *Txn) Has(key []byte) (bool, error) {
+	_, err := t.t.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Set writes key. It returns ErrTxnTooBig when the transaction is full.
+func (t *Txn) Set(key, value []byte) error { return t.t.Set(key, value) }
+
+// Delete removes key.
+func (t *Txn) Delete(key []byte) error { return t.t.Delete(key) }
+
+// Commit commits the transaction.
+func (t *Txn) Commit() error { return t.t.Commit() }
+
+// CommitAsync commits in the background and calls done with the result.
+func (t *Txn) CommitAsync(done func(error)) { t.t.CommitWith(done) }
+
+// Discard abandons the transaction; safe after Commit.
+func (t *Txn) Discard() { t.t.Discard() }
+
+// IterOptions shape an iteration.
+type IterOptions struct {
+	// KeysOnly skips fetching values, about twice as fast for key scans.
+	KeysOnly bool
+	// Reverse iterates from the end of the prefix backwards.
+	Reverse bool
+	// Seek starts at this key (inclusive) instead of the prefix's start
+	// (or end, in reverse). It must begin with the prefix.
+	Seek []byte
+}
+
+// Iterate calls fn for each key under prefix in order. The key and value
+// slices are only valid during the call. fn returns ErrStop to end early.
+func (t *Txn) Iterate(prefix []byte, o IterOptions, fn func(key, value []byte) error) error {
+	io := badger.DefaultIteratorOptions
+	io.Prefix = prefix
+	io.PrefetchValues = !o.KeysOnly
+	io.Reverse = o.Reverse
+	if !o.KeysOnly {
+		io.PrefetchSize = 64
+	}
+	it := t.t.NewIterator(io)
+	defer it.Close()
+	start := o.Seek
+	if start == nil {
+		start = prefix
+		if o.Reverse {
+			start = prefixEnd(prefix)
+		}
+	}
+	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		var val []byte
+		if !o.KeysOnly {
+			v, err := item.ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			val = v
+		}
+		if err := fn(item.Key(), val); err != nil {
+			if errors.Is(err, ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// prefixEnd is a key just after every key with prefix, for reverse seeks.
+func prefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	return append(end, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+}
+
+// Count counts the keys under prefix without reading values.
+func (db *DB) Count(ctx context.Context, prefix []byte) (int64, error) {
+	var n int64
+	err := db.View(func(t *Txn) error {
+		return t.Iterate(prefix, IterOptions{KeysOnly: true}, func(_, _ []byte) error {
+			n++
+			if n%65536 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+// BadgerDir is where Badger's files live inside a Loupe data dir.
+func BadgerDir(dataDir string) string { return filepath.Join(dataDir, "badger") }
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger") }
+func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger") }
+func (b badgerLogger) Infof(f string, a ...any)    { b.l.Info(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger") }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger") }
