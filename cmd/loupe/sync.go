@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-
-	"github.com/loupe-cdp/loupe/engine"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/loupe-cdp/loupe/engine"
 	"github.com/loupe-cdp/loupe/engine/collector"
 	lsync "github.com/loupe-cdp/loupe/engine/sync"
 )
@@ -206,10 +205,10 @@ func newSourcesCmd(g *globalFlags) *cobra.Command {
 type dirOnly string
 
 func (d dirOnly) Dir() string { return string(d) }
-func (d dirOnly) IngestBatch(ctx contextT, msgs []engineMessage, cp *engineCheckpoint) (engineIngestStats, error) {
-	return engineIngestStats{}, errors.New("sources test writes nothing")
+func (d dirOnly) IngestBatch(ctx context.Context, msgs []engine.Message, cp *engine.Checkpoint) (engine.IngestStats, error) {
+	return engine.IngestStats{}, errors.New("sources test writes nothing")
 }
-func (d dirOnly) Checkpoint(ctx contextT, source string) ([]byte, error) { return nil, nil }
+func (d dirOnly) Checkpoint(ctx context.Context, source string) ([]byte, error) { return nil, nil }
 
 func printSources(w io.Writer, ss []lsync.SourceStatus) {
 	if len(ss) == 0 {
@@ -272,10 +271,3 @@ shut down gracefully, writing every request already accepted.`,
 	cmd.Flags().StringVar(&addr, "addr", collector.DefaultAddr, "listen address (loopback by default)")
 	return cmd
 }
-
-type (
-	contextT          = context.Context
-	engineMessage     = engine.Message
-	engineCheckpoint  = engine.Checkpoint
-	engineIngestStats = engine.IngestStats
-)

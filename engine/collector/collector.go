@@ -145,16 +145,16 @@ type Stats struct {
 
 // Server is the collector.
 type Server struct {
-	st      Ingester
-	opts    Options
-	keys    map[string]bool
-	jobs    chan *job
-	closing chan struct{}
-	done    chan struct{}
-	stop    gosync.Once
+	st       Ingester
+	opts     Options
+	keys     map[string]bool
+	jobs     chan *job
+	closing  chan struct{}
+	done     chan struct{}
+	stop     gosync.Once
 	inflight gosync.WaitGroup
-	mu      gosync.RWMutex
-	closed  bool
+	mu       gosync.RWMutex
+	closed   bool
 
 	requests, messages, batches, ingested, errs atomic.Int64
 }

@@ -272,7 +272,7 @@ func sdkTraffic(t testing.TB, endpoint, key string, n int) []string {
 		var m analytics.Message
 		switch i % 6 {
 		case 0:
-			m = analytics.Identify{MessageId: id, UserId: uid, Traits: analytics.NewTraits().SetEmail(uid + "@example.com").Set("plan", "pro")}
+			m = analytics.Identify{MessageId: id, UserId: uid, Traits: analytics.NewTraits().SetEmail(uid+"@example.com").Set("plan", "pro")}
 		case 1:
 			m = analytics.Track{MessageId: id, UserId: uid, Event: "Order Completed", Properties: analytics.NewProperties().SetRevenue(9.99).Set("n", i)}
 		case 2:
@@ -304,7 +304,6 @@ func (c callback) Success(analytics.Message) {}
 func (c callback) Failure(m analytics.Message, err error) {
 	c.failures.Add(1)
 }
-
 
 func TestLoadWriteKeys(t *testing.T) {
 	dir := t.TempDir()
