@@ -1,0 +1,341 @@
+package consent
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// chain builds stored records and chain entries the way the engine does.
+type chain struct {
+	recs    map[uint64][]byte
+	keyPID  map[uint64]uint64
+	entries [][]byte
+	heads   map[uint64][]byte
+	global  Head
+	last    map[uint64]Head
+}
+
+func newChain() *chain {
+	return &chain{recs: map[uint64][]byte{}, keyPID: map[uint64]uint64{}, heads: map[uint64][]byte{}, last: map[uint64]Head{}}
+}
+
+func (c *chain) add(t *testing.T, r Record) {
+	t.Helper()
+	r.Seq = c.global.Seq + 1
+	if h := c.last[r.PID]; h.Seq != 0 {
+		r.Prev = h.Hash.String()
+	}
+	b, h, err := Encode(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.recs[r.Seq], c.keyPID[r.Seq] = b, r.PID
+	g := NextGlobal(c.global.Hash, h)
+	c.entries = append(c.entries, ChainEntry{Record: h, Chain: g}.Bytes())
+	c.global = Head{Seq: r.Seq, Hash: g}
+	c.last[r.PID] = Head{Seq: r.Seq, Hash: h}
+	c.heads[r.PID] = c.last[r.PID].Bytes()
+}
+
+func (c *chain) verify() []Break {
+	v := NewVerifier()
+	for seq, b := range c.recs {
+		v.AddRecord(c.keyPID[seq], seq, b)
+	}
+	for i, e := range c.entries {
+		v.AddChainEntry(uint64(i+1), e)
+	}
+	return v.Finish(c.global.Bytes(), c.heads)
+}
+
+func rec(pid uint64, purpose, status string, at time.Time) Record {
+	return Record{PID: pid, Purpose: purpose, Status: status, LegalBasis: "consent", Source: "banner", DecidedAt: at.UnixNano(), RecordedAt: at.UnixNano()}
+}
+
+func sample(t *testing.T) *chain {
+	c := newChain()
+	c.add(t, rec(1, "analytics", Granted, t0))
+	c.add(t, rec(2, "analytics", Denied, t0))
+	c.add(t, rec(1, "marketing_email", Granted, t0.Add(time.Hour)))
+	c.add(t, rec(1, "marketing_email", Withdrawn, t0.Add(2*time.Hour)))
+	c.add(t, rec(2, "advertising", Granted, t0.Add(3*time.Hour)))
+	return c
+}
+
+func TestChainsVerify(t *testing.T) {
+	c := sample(t)
+	if br := c.verify(); len(br) != 0 {
+		t.Fatalf("clean chain has breaks: %+v", br)
+	}
+}
+
+func TestFlippedByteNamesRecordInBothChains(t *testing.T) {
+	for _, seq := range []uint64{1, 3, 4, 5} { // middle and last records of their profiles
+		c := sample(t)
+		b := []byte(string(c.recs[seq]))
+		i := strings.Index(string(b), `"status":"`) + len(`"status":"`)
+		b[i] ^= 0x01 // "granted" -> "franted": still valid JSON
+		c.recs[seq] = b
+		br := c.verify()
+		var global, profile bool
+		for _, x := range br {
+			if x.Record != RecordID(seq) {
+				t.Errorf("seq %d: break names %s: %+v", seq, x.Record, x)
+				continue
+			}
+			global = global || x.Chain == "global"
+			profile = profile || x.Chain == "profile"
+		}
+		if !global || !profile {
+			t.Errorf("seq %d: want a break in both chains naming %s, got %+v", seq, RecordID(seq), br)
+		}
+	}
+}
+
+func TestCorruptJSONAndChainEntry(t *testing.T) {
+	c := sample(t)
+	c.recs[2] = append([]byte{'x'}, c.recs[2]...)
+	br := c.verify()
+	found := false
+	for _, x := range br {
+		if x.Record == "c2" && strings.Contains(x.What, "do not decode") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("undecodable record not named: %+v", br)
+	}
+
+	c = sample(t)
+	c.entries[2][40] ^= 0xff
+	br = c.verify()
+	if len(br) == 0 || br[0].Record != "c3" || br[0].Chain != "global" {
+		t.Errorf("altered chain entry: %+v", br)
+	}
+
+	c = sample(t)
+	delete(c.recs, 5)
+	if br := c.verify(); len(br) == 0 {
+		t.Error("removed record not noticed")
+	}
+}
+
+func TestErasedStubKeepsChains(t *testing.T) {
+	c := sample(t)
+	for _, seq := range []uint64{1, 3, 4} {
+		s, err := Decode(c.recs[seq])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := Erase(s, t0.Add(24*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "marketing") || strings.Contains(string(b), "banner") {
+			t.Errorf("stub keeps content: %s", b)
+		}
+		c.recs[seq] = b
+	}
+	if br := c.verify(); len(br) != 0 {
+		t.Fatalf("erased chain has breaks: %+v", br)
+	}
+	// A stub whose kept hash is altered is still caught.
+	var st Stub
+	json.Unmarshal(c.recs[3], &st)
+	st.Hash = strings.Repeat("0", 64)
+	c.recs[3], _ = json.Marshal(st)
+	if br := c.verify(); len(br) == 0 {
+		t.Error("altered stub not noticed")
+	}
+}
+
+func TestMovedRecordKeepsProfileChain(t *testing.T) {
+	c := sample(t)
+	c.keyPID[3] = 9 // unmerge moved it under another pid: still p1's chain
+	if br := c.verify(); len(br) != 0 {
+		t.Fatalf("breaks after a move: %+v", br)
+	}
+}
+
+func compiled(t *testing.T) *Config {
+	cfg := DefaultConfig()
+	if err := cfg.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	return &cfg
+}
+
+func ptrs(rs ...Record) []*Record {
+	out := make([]*Record, len(rs))
+	for i := range rs {
+		rs[i].Seq = uint64(i + 1)
+		out[i] = &rs[i]
+	}
+	return out
+}
+
+func TestStateAtNewestWins(t *testing.T) {
+	cfg := compiled(t)
+	// Two profiles' trails, as read after a merge: the user withdrew at
+	// t0+1h, the anonymous visitor granted at t0+2h.
+	recs := ptrs(
+		rec(1, "marketing_email", Granted, t0),
+		rec(1, "marketing_email", Withdrawn, t0.Add(time.Hour)),
+		rec(2, "marketing_email", Granted, t0.Add(2*time.Hour)),
+		rec(2, "analytics", Granted, t0),
+		rec(1, "analytics", Withdrawn, t0.Add(3*time.Hour)),
+	)
+	cases := []struct {
+		at      time.Time
+		purpose string
+		status  string
+		src     string
+	}{
+		{t0.Add(-time.Minute), "marketing_email", Denied, ""},
+		{t0, "marketing_email", Granted, "c1"},
+		{t0.Add(90 * time.Minute), "marketing_email", Withdrawn, "c2"},
+		{t0.Add(2 * time.Hour), "marketing_email", Granted, "c3"}, // later anonymous grant beats earlier withdrawal
+		{t0.Add(2 * time.Hour), "analytics", Granted, "c4"},
+		{t0.Add(4 * time.Hour), "analytics", Withdrawn, "c5"}, // later withdrawal beats earlier grant
+	}
+	for _, tc := range cases {
+		d := cfg.StateAt(recs, tc.at, "")[tc.purpose]
+		if d.Status != tc.status || d.SourceRecord != tc.src || d.Default != (tc.src == "") {
+			t.Errorf("%s at %s: got %+v, want %s from %q", tc.purpose, tc.at, d, tc.status, tc.src)
+		}
+	}
+}
+
+func TestJurisdictionDefaults(t *testing.T) {
+	cfg := compiled(t)
+	gdpr := cfg.StateAt(nil, t0, "")
+	for _, p := range cfg.Purposes {
+		if d := gdpr[p]; d.Status != Denied || !d.Default || d.Jurisdiction != "GDPR" {
+			t.Errorf("GDPR default %s = %+v", p, d)
+		}
+	}
+	for _, j := range []string{"CCPA", "cpra"} {
+		st := cfg.StateAt(nil, t0, j)
+		if d := st[SaleOrSharing]; d.Status != Granted || !d.Default {
+			t.Errorf("%s sale_or_sharing default = %+v", j, d)
+		}
+		if d := st["marketing_email"]; d.Status != Denied {
+			t.Errorf("%s marketing_email default = %+v", j, d)
+		}
+	}
+	// The profile's own records decide its jurisdiction.
+	r := rec(1, "analytics", Granted, t0)
+	r.Jurisdiction = "CPRA"
+	st := cfg.StateAt(ptrs(r), t0.Add(time.Hour), "")
+	if d := st[SaleOrSharing]; d.Status != Granted || !d.Default || d.Jurisdiction != "CPRA" {
+		t.Errorf("CPRA profile sale_or_sharing = %+v", d)
+	}
+	// Configurable.
+	custom := DefaultConfig()
+	custom.Jurisdictions = map[string]JurisdictionRule{"GDPR": {OptOut: []string{"analytics"}}}
+	if err := custom.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	if d := custom.StateAt(nil, t0, "")["analytics"]; d.Status != Granted || !d.Default {
+		t.Errorf("configured opt-out analytics = %+v", d)
+	}
+	bad := DefaultConfig()
+	bad.Jurisdictions = map[string]JurisdictionRule{"X": {OptOut: []string{"nope"}}}
+	if err := bad.Compile(); err == nil {
+		t.Error("unknown purpose in opt_out accepted")
+	}
+}
+
+func TestCategoryMapping(t *testing.T) {
+	cfg := compiled(t)
+	cases := map[string][]string{
+		"Analytics": {"analytics"}, "ADVERTISING": {"advertising"}, "Marketing": {"marketing_email"},
+		"Functional": {"personalization"}, "personalization": {"personalization"}, "Unknown": nil,
+	}
+	for cat, want := range cases {
+		if got := cfg.CategoryPurposes(cat); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s -> %v, want %v", cat, got, want)
+		}
+	}
+	custom := DefaultConfig()
+	custom.Categories = map[string][]string{"C0004": {"advertising", SaleOrSharing}}
+	if err := custom.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	if got := custom.CategoryPurposes("c0004"); len(got) != 2 {
+		t.Errorf("custom map: %v", got)
+	}
+	if custom.CategoryPurposes("Analytics") != nil {
+		t.Error("a configured map replaces the defaults")
+	}
+}
+
+func TestChangeStatus(t *testing.T) {
+	on := Signal{Granted: true, ChangeOnly: true}
+	off := Signal{Granted: false, ChangeOnly: true}
+	cases := []struct {
+		s    Signal
+		cur  Current
+		ok   bool
+		want string
+	}{
+		{on, Current{}, false, Granted},
+		{off, Current{}, false, Denied},
+		{on, Current{Status: Granted}, true, ""},
+		{off, Current{Status: Granted}, true, Withdrawn},
+		{off, Current{Status: Withdrawn}, true, ""},
+		{off, Current{Status: Denied}, true, ""},
+		{on, Current{Status: Denied}, true, Granted},
+		{Signal{Status: Granted}, Current{Status: Granted}, true, Granted}, // explicit events always record
+	}
+	for i, tc := range cases {
+		if got := ChangeStatus(tc.s, tc.cur, tc.ok); got != tc.want {
+			t.Errorf("case %d: got %q want %q", i, got, tc.want)
+		}
+	}
+}
+
+func TestReceipt(t *testing.T) {
+	cfg := compiled(t)
+	cfg.Controller.Name = "Initech"
+	recs := ptrs(rec(1, "marketing_email", Granted, t0), rec(1, "analytics", Denied, t0.Add(time.Hour)))
+	hashes := map[uint64]Hash{1: Sum([]byte("a")), 2: Sum([]byte("b"))}
+	r := cfg.BuildReceipt("p1", recs, hashes, "marketing_email", t0.Add(2*time.Hour))
+	b, _ := json.Marshal(r)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	for _, k := range []string{"version", "jurisdiction", "consentTimestamp", "collectionMethod", "consentReceiptID", "language", "piiPrincipalId", "piiControllers", "policyUrl", "services", "sensitive", "spiCat"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("receipt lacks %s", k)
+		}
+	}
+	if r.Version != "KI-CR-v1.1.0" || len(r.Services[0].Purposes) != 1 || r.Services[0].Purposes[0].Status != Granted ||
+		len(r.Evidence.Records) != 1 || r.Evidence.Records[0].Hash != hashes[1].String() || r.ConsentTimestamp != t0.Unix() {
+		t.Errorf("receipt: %s", b)
+	}
+	r2 := cfg.BuildReceipt("p1", recs, hashes, "marketing_email", t0.Add(5*time.Hour))
+	if r2.ConsentReceiptID != r.ConsentReceiptID {
+		t.Error("receipt id is not stable")
+	}
+}
+
+func TestHeadAndEntryRoundTrip(t *testing.T) {
+	h := Head{Seq: 42, Hash: Sum([]byte("x"))}
+	g, err := ParseHead(h.Bytes())
+	if err != nil || g != h {
+		t.Fatalf("head round trip: %v %v", g, err)
+	}
+	if _, ok := ParseRecordID("c42"); !ok {
+		t.Error("ParseRecordID")
+	}
+	if HashIP([]byte("salt"), "203.0.113.9") == HashIP([]byte("pepper"), "203.0.113.9") {
+		t.Error("salt ignored")
+	}
+	if strings.Contains(HashIP([]byte("s"), "203.0.113.9"), "203.0") {
+		t.Error("ip in hash")
+	}
+}
