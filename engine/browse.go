@@ -136,7 +136,7 @@ func (e *Engine) Events(ctx context.Context, ref, cursor string, limit int) (Eve
 				}
 				hits = append(hits, hit{slices.Clone(k), v})
 				n++
-				if n >= limit {
+				if n > limit { // one more than a page tells there is a next page
 					return store.ErrStop
 				}
 				return nil

@@ -31,9 +31,13 @@ type Decision struct {
 func (r *Rules) Decide(ids []ID, g Owner) Decision {
 	kept := slices.Clone(ids)
 	r.SortByPriority(kept)
+	owners := make([]uint64, len(kept))
+	for i, id := range kept {
+		owners[i] = g.OwnerOf(id)
+	}
 	var d Decision
 	for {
-		profiles, broken := r.check(kept, g)
+		profiles, broken := r.check(kept, owners[:len(kept)], g)
 		if broken == "" || len(kept) <= 1 {
 			d.Kept, d.Profiles = kept, profiles
 			return d
@@ -48,18 +52,9 @@ func (r *Rules) Decide(ids []ID, g Owner) Decision {
 
 // check returns the distinct owners of ids and the first limit their union
 // (with the new identifiers) would break.
-func (r *Rules) check(ids []ID, g Owner) (profiles []uint64, broken string) {
-	var newByType map[string]int
-	for _, id := range ids {
-		p := g.OwnerOf(id)
-		if p == 0 {
-			if newByType == nil {
-				newByType = make(map[string]int, 2)
-			}
-			newByType[id.Type]++
-			continue
-		}
-		if !slices.Contains(profiles, p) {
+func (r *Rules) check(ids []ID, owners []uint64, g Owner) (profiles []uint64, broken string) {
+	for _, p := range owners {
+		if p != 0 && !slices.Contains(profiles, p) {
 			profiles = append(profiles, p)
 		}
 	}
@@ -68,7 +63,12 @@ func (r *Rules) check(ids []ID, g Owner) (profiles []uint64, broken string) {
 		if t.Limit == 0 {
 			continue
 		}
-		n := newByType[t.Type]
+		n := 0
+		for i, id := range ids {
+			if owners[i] == 0 && id.Type == t.Type {
+				n++
+			}
+		}
 		for _, p := range profiles {
 			n += g.CountOf(p, t.Type)
 		}

@@ -14,7 +14,6 @@ package identity
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -205,5 +204,10 @@ func (r *Rules) IsBlocked(value string) bool {
 
 // SortByPriority orders ids highest priority first, stable for ties.
 func (r *Rules) SortByPriority(ids []ID) {
-	slices.SortStableFunc(ids, func(a, b ID) int { return r.Priority(a.Type) - r.Priority(b.Type) })
+	// Insertion sort: an event has a handful of identifiers.
+	for i := 1; i < len(ids); i++ {
+		for j := i; j > 0 && r.Priority(ids[j].Type) < r.Priority(ids[j-1].Type); j-- {
+			ids[j], ids[j-1] = ids[j-1], ids[j]
+		}
+	}
 }

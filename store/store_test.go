@@ -1,0 +1,84 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+func TestNewerSchemaRefused(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *Txn) error {
+		return tx.Set(MetaKey("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion+1))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrNewerSchema) {
+		t.Fatalf("open newer schema: %v", err)
+	}
+}
+
+func TestIterateReverseSeekAndKeysOnly(t *testing.T) {
+	db, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.Update(func(tx *Txn) error {
+		for i := uint64(1); i <= 5; i++ {
+			tx.Set(PIDKey(PrefixProfile, i), []byte{byte(i)})
+		}
+		return tx.Set(PIDKey(PrefixMerged, 1), nil) // another prefix must not leak in
+	})
+	var got []uint64
+	db.View(func(tx *Txn) error {
+		return tx.Iterate([]byte{PrefixProfile}, IterOptions{Reverse: true, KeysOnly: true}, func(k, v []byte) error {
+			if v != nil {
+				t.Errorf("keys-only scan returned a value")
+			}
+			got = append(got, Uint64(k, 1))
+			if len(got) == 3 {
+				return ErrStop
+			}
+			return nil
+		})
+	})
+	if len(got) != 3 || got[0] != 5 || got[2] != 3 {
+		t.Fatalf("reverse: %v", got)
+	}
+	got = nil
+	db.View(func(tx *Txn) error {
+		return tx.Iterate([]byte{PrefixProfile}, IterOptions{Seek: PIDKey(PrefixProfile, 4)}, func(k, _ []byte) error {
+			got = append(got, Uint64(k, 1))
+			return nil
+		})
+	})
+	if len(got) != 2 || got[0] != 4 {
+		t.Fatalf("seek: %v", got)
+	}
+}
+
+func TestKeyRoundTrips(t *testing.T) {
+	k := EventKey(42, -5, 7)
+	pid, ns, seq, err := ParseEventKey(k)
+	if err != nil || pid != 42 || ns != -5 || seq != 7 {
+		t.Fatalf("event key: %d %d %d %v", pid, ns, seq, err)
+	}
+	if string(EventKey(1, -1, 0)) >= string(EventKey(1, 0, 0)) {
+		t.Fatal("negative times must sort before positive")
+	}
+	a, b := IdentKey("email", "a@x"), IdentKey("user_id", "u\x00")
+	x, y, err := ParseLinkKey(LinkKey(a, b))
+	if err != nil || string(x) != string(a) || string(y) != string(b) {
+		t.Fatal("link key round trip")
+	}
+	typ, val, err := ParseIdentKey(b)
+	if err != nil || typ != "user_id" || val != "u\x00" {
+		t.Fatalf("ident key: %q %q %v", typ, val, err)
+	}
+}
