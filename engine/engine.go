@@ -46,13 +46,13 @@ type Engine struct {
 
 	// writeMu serialises everything that writes profiles, identities and
 	// events. The caches below belong to the writer and are guarded by it.
-	writeMu  sync.Mutex
-	idents   map[string]uint64 // IdentKey -> owning pid; authoritative for present keys
-	complete bool              // idents holds every identity in the store
-	profiles map[uint64]*profileRec
-	nextPID  uint64
-	nextSeq  uint64
-	counters counters
+	writeMu   sync.Mutex
+	idents    map[string]uint64 // IdentKey -> owning pid; authoritative for present keys
+	complete  bool              // idents holds every identity in the store
+	profiles  map[uint64]*profileRec
+	nextPID   uint64
+	nextSeq   uint64
+	counters  counters
 	seqs      map[string]uint64 // other sequence counters, loaded on first use
 	dirtySeqs []string
 
@@ -136,7 +136,7 @@ func (e *Engine) Config() Config { return e.cfg }
 // transaction as the records they count.
 type counters struct {
 	Profiles, Events, Merges, Refused, Blocked, Rejected, Suppressed int64
-	Idents                                                          map[string]int64
+	Idents                                                           map[string]int64
 }
 
 var counterNames = []string{"profiles", "events", "merges", "refused", "blocked", "rejected", "suppressed"}

@@ -308,8 +308,10 @@ func TestEventsPaging(t *testing.T) {
 	}
 }
 
-func itoa(i int) string { return strings.TrimLeft(pad(i), "0") + map[bool]string{true: "0", false: ""}[i == 0] }
-func pad(i int) string  { return string([]byte{byte('0' + i/10), byte('0' + i%10)}) }
+func itoa(i int) string {
+	return strings.TrimLeft(pad(i), "0") + map[bool]string{true: "0", false: ""}[i == 0]
+}
+func pad(i int) string { return string([]byte{byte('0' + i/10), byte('0' + i%10)}) }
 
 func TestUnmerge(t *testing.T) {
 	e := openTest(t)

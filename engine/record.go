@@ -17,15 +17,15 @@ import (
 // are short because a million of these are read to build the rules
 // snapshot. Times are Unix nanoseconds.
 type profileRec struct {
-	PID     uint64                `json:"-"`
-	Merged  []uint64              `json:"m,omitempty"`
-	IDs     []identRec            `json:"i"`
-	Blocked []blockedRec          `json:"b,omitempty"`
-	Traits  map[string]*traitRec  `json:"t,omitempty"`
-	Events  map[string]*eventRec  `json:"e,omitempty"`
-	Count   int64                 `json:"n"`
-	First   int64                 `json:"f"`
-	Last    int64                 `json:"l"`
+	PID     uint64               `json:"-"`
+	Merged  []uint64             `json:"m,omitempty"`
+	IDs     []identRec           `json:"i"`
+	Blocked []blockedRec         `json:"b,omitempty"`
+	Traits  map[string]*traitRec `json:"t,omitempty"`
+	Events  map[string]*eventRec `json:"e,omitempty"`
+	Count   int64                `json:"n"`
+	First   int64                `json:"f"`
+	Last    int64                `json:"l"`
 }
 
 type identRec struct {

@@ -294,7 +294,15 @@ func BadgerDir(dataDir string) string { return filepath.Join(dataDir, "badger") 
 
 type badgerLogger struct{ l *slog.Logger }
 
-func (b badgerLogger) Errorf(f string, a ...any)   { b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger") }
-func (b badgerLogger) Warningf(f string, a ...any) { b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger") }
-func (b badgerLogger) Infof(f string, a ...any)    { b.l.Info(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger") }
-func (b badgerLogger) Debugf(f string, a ...any)   { b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger") }
+func (b badgerLogger) Errorf(f string, a ...any) {
+	b.l.Error(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger")
+}
+func (b badgerLogger) Warningf(f string, a ...any) {
+	b.l.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger")
+}
+func (b badgerLogger) Infof(f string, a ...any) {
+	b.l.Info(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger")
+}
+func (b badgerLogger) Debugf(f string, a ...any) {
+	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "from", "badger")
+}

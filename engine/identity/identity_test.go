@@ -53,7 +53,7 @@ type graph struct {
 
 func newGraph() *graph { return &graph{owner: map[ID]uint64{}, count: map[uint64]map[string]int{}} }
 
-func (g *graph) OwnerOf(id ID) uint64            { return g.owner[id] }
+func (g *graph) OwnerOf(id ID) uint64           { return g.owner[id] }
 func (g *graph) CountOf(p uint64, t string) int { return g.count[p][t] }
 func (g *graph) add(p uint64, ids ...ID) {
 	if g.count[p] == nil {
