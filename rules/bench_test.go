@@ -113,7 +113,7 @@ func BenchmarkBuildTable(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(built.Bytes())/float64(built.Len()), "table-B/profile")
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(built.Len()), "heap-B/profile")
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(built.Len()), "heap-B/profile")
 		runtime.KeepAlive(built)
 	})
 }
