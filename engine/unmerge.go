@@ -77,25 +77,26 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 		for k := range members {
 			parent[k] = k
 		}
+		adj, err := e.profileEdges(ctx, t, pid)
+		if err != nil {
+			return err
+		}
 		var cut [][]byte
-		for k := range members {
-			err := t.Iterate(store.LinkPrefix([]byte(k)), store.IterOptions{KeysOnly: true}, func(lk, _ []byte) error {
-				_, nb, err := store.ParseLinkKey(lk)
-				if err != nil || !members[string(nb)] {
-					return nil
+		for k, edges := range adj {
+			for _, ed := range edges {
+				if !members[ed.to] {
+					continue
 				}
-				if k == xKey || string(nb) == xKey {
-					cut = append(cut, slices.Clone(lk))
-					return nil
+				if k == xKey || ed.to == xKey {
+					if k == xKey || !slices.ContainsFunc(cut, func(c []byte) bool { return string(c) == string(ed.key) }) {
+						cut = append(cut, ed.key)
+					}
+					continue
 				}
-				ra, rb := find(k), find(string(nb))
+				ra, rb := find(k), find(ed.to)
 				if ra != rb {
 					parent[ra] = rb
 				}
-				return nil
-			})
-			if err != nil {
-				return err
 			}
 		}
 		groups := map[string][]identRec{}

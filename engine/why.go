@@ -12,9 +12,6 @@ import (
 	"github.com/loupe-cdp/loupe/store"
 )
 
-// maxWhyNodes bounds the search through the identity graph.
-const maxWhyNodes = 200_000
-
 // Why explains how two identifiers are connected: the chain of stored
 // links between them, each with the event that made it; or, when they are
 // not connected, the refused merges that stand between their profiles.
@@ -50,12 +47,29 @@ func (e *Engine) Why(ctx context.Context, refA, refB string) (WhyResult, error) 
 	return res, err
 }
 
-// linkPath is a breadth-first search over link keys; nil when a and b are
-// not connected.
+// linkPath finds the chain of links from a to b; nil when they are not
+// connected. Connected identifiers share a profile, so the search runs over
+// that profile's edges, gathered from the links stored under each of its
+// identifiers.
 func (e *Engine) linkPath(ctx context.Context, t *store.Txn, a, b identity.ID) ([]Link, error) {
 	start, goal := string(store.IdentKey(a.Type, a.Value)), string(store.IdentKey(b.Type, b.Value))
 	if start == goal {
 		return []Link{}, nil
+	}
+	pa, err := e.resolve(t, a.String())
+	if err != nil {
+		return nil, err
+	}
+	pb, err := e.resolve(t, b.String())
+	if err != nil {
+		return nil, err
+	}
+	if pa != pb {
+		return nil, nil
+	}
+	adj, err := e.profileEdges(ctx, t, pa)
+	if err != nil {
+		return nil, err
 	}
 	type step struct {
 		prev string
@@ -63,34 +77,15 @@ func (e *Engine) linkPath(ctx context.Context, t *store.Txn, a, b identity.ID) (
 	}
 	seen := map[string]step{start: {}}
 	queue := []string{start}
-	for len(queue) > 0 && len(seen) < maxWhyNodes {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	for len(queue) > 0 {
 		cur := queue[0]
 		queue = queue[1:]
-		err := t.Iterate(store.LinkPrefix([]byte(cur)), store.IterOptions{}, func(k, v []byte) error {
-			_, nb, err := store.ParseLinkKey(k)
-			if err != nil {
-				return nil
+		for _, ed := range adj[cur] {
+			if _, ok := seen[ed.to]; ok {
+				continue
 			}
-			next := string(nb)
-			if _, ok := seen[next]; ok {
-				return nil
-			}
-			var lr linkRec
-			if err := json.Unmarshal(v, &lr); err != nil {
-				return fmt.Errorf("link record: %w", err)
-			}
-			seen[next] = step{prev: cur, link: lr}
-			queue = append(queue, next)
-			if next == goal {
-				return store.ErrStop
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
+			seen[ed.to] = step{prev: cur, link: ed.rec}
+			queue = append(queue, ed.to)
 		}
 		if _, ok := seen[goal]; ok {
 			break
@@ -107,6 +102,49 @@ func (e *Engine) linkPath(ctx context.Context, t *store.Txn, a, b identity.ID) (
 	}
 	slices.Reverse(path)
 	return path, nil
+}
+
+// edge is one direction of a stored link.
+type edge struct {
+	to  string
+	rec linkRec
+	key []byte // the stored link key
+}
+
+// profileEdges returns the undirected link graph among a profile's
+// identifiers, keyed by encoded identifier.
+func (e *Engine) profileEdges(ctx context.Context, t *store.Txn, pid uint64) (map[string][]edge, error) {
+	p, err := e.loadProfile(t, pid)
+	if err != nil {
+		return nil, err
+	}
+	adj := make(map[string][]edge, len(p.IDs))
+	for i, id := range p.IDs {
+		if i%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		from := store.IdentKey(id.T, id.V)
+		err := t.Iterate(store.LinkPrefix(from), store.IterOptions{}, func(k, v []byte) error {
+			_, to, err := store.ParseLinkKey(k)
+			if err != nil {
+				return nil
+			}
+			var lr linkRec
+			if err := json.Unmarshal(v, &lr); err != nil {
+				return fmt.Errorf("link record: %w", err)
+			}
+			key := slices.Clone(k)
+			adj[string(from)] = append(adj[string(from)], edge{to: string(to), rec: lr, key: key})
+			adj[string(to)] = append(adj[string(to)], edge{to: string(from), rec: lr, key: key})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return adj, nil
 }
 
 func identString(k string) string {

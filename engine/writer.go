@@ -387,11 +387,13 @@ type linkRec struct {
 	T int64  `json:"t"`
 }
 
+// link stores the edge a–b once, under a. Linked identifiers always belong
+// to one profile, so readers gather a profile's edges by scanning the links
+// of each of its identifiers.
 func (w *writer) link(a, b identity.ID, msgID string, t int64) {
 	ka, kb := store.IdentKey(a.Type, a.Value), store.IdentKey(b.Type, b.Value)
 	v, _ := json.Marshal(linkRec{M: msgID, T: t})
 	w.unit.set(store.LinkKey(ka, kb), v)
-	w.unit.set(store.LinkKey(kb, ka), v)
 }
 
 // refusedRec is the stored form of a refused merge.
@@ -502,6 +504,7 @@ func (w *writer) flush(final bool) error {
 		u.set(store.NameKey(store.PrefixCheckpoint, u.checkpoint.Source), u.checkpoint.Value)
 	}
 	e.applyDelta(u.delta)
+	e.snapshotNoteUnit(u) // rows re-read lazily from the store; see snapshot.go
 
 	txn := e.db.NewTxn(true)
 	for _, d := range u.dels {
