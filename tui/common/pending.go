@@ -1,8 +1,6 @@
 package common
 
-// ValueCount is one value of a trait and how many profiles have it.
-// TODO(engine): becomes an alias of engine.ValueCount when it lands.
-type ValueCount struct {
-	Value string
-	Count int
-}
+import "github.com/loupe-cdp/loupe/engine"
+
+// ValueCount is one value of a trait and how many profiles hold it.
+type ValueCount = engine.ValueCount

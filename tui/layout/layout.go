@@ -174,3 +174,19 @@ func Ago(t, now time.Time) string {
 	}
 	return t.UTC().Format("2006-01-02")
 }
+
+// Width is the display width of s.
+func Width(s string) int { return ansi.StringWidth(s) }
+
+// TruncateLeft keeps the last w cells of s, with an ellipsis in front
+// when cut (a long path keeps its tail).
+func TruncateLeft(s string, w int) string {
+	sw := ansi.StringWidth(s)
+	if sw <= w {
+		return s
+	}
+	if w <= 1 {
+		return ansi.Truncate(theme.GlyphEllipsis, w, "")
+	}
+	return theme.GlyphEllipsis + ansi.TruncateLeft(s, sw-w+1, "")
+}
