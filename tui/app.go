@@ -70,6 +70,12 @@ type App struct {
 
 	// copy puts text on the clipboard; tests replace it.
 	copy func(string) (string, error)
+	// noSpinner keeps the spinner still (tests run commands synchronously
+	// and would otherwise sleep on its ticks).
+	noSpinner bool
+	// dirLabel replaces the data dir in the header (tests, for stable
+	// goldens).
+	dirLabel string
 }
 
 // New builds the root model over a backend.
@@ -180,7 +186,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			cmds = append(cmds, v.Update(msg))
 		}
 	}
-	if a.loading() && !a.spinning {
+	if a.loading() && !a.spinning && !a.noSpinner {
 		a.spinning = true
 		cmds = append(cmds, a.spinner.Tick)
 	}
@@ -409,6 +415,9 @@ func (a *App) header() string {
 	left := st.Title.Render("Loupe") + " " + strings.Join(tabs, "")
 	info := layout.Thousands(a.stats.Profiles) + " profiles · " + layout.Thousands(a.stats.Events) + " events"
 	dir := a.c.Backend.Dir()
+	if a.dirLabel != "" {
+		dir = a.dirLabel
+	}
 	lw := layout.Width(left)
 	room := a.w - lw - layout.Width(info) - 5
 	if room >= 8 {

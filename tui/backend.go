@@ -41,6 +41,11 @@ func (f fallback) Reveal(ctx context.Context, profileID, reason string) error {
 	}); ok {
 		return r.Reveal(ctx, profileID, reason)
 	}
+	if a, ok := any(f.Engine).(interface {
+		Audit(ctx context.Context, action, profileID, detail string) error
+	}); ok {
+		return a.Audit(ctx, "reveal", profileID, reason)
+	}
 	return errNoAudit
 }
 

@@ -197,7 +197,7 @@ func (m *Model) detailView(w, h int) string {
 	idH := min(len(p.Identities)+1, max(2, bh/3))
 	right := m.section("Identities", len(p.Identities), m.focus == FocusIdentities, rw, idH, m.identCursor, func(i int) string {
 		id := p.Identities[i]
-		return layout.Cell(id.Type, 12, false) + " " + layout.Cell(m.show(p.ID, id.Type, id.Value), max(4, rw-12-1-23), false) +
+		return layout.Cell(id.Type, 12, false) + " " + layout.Cell(m.show(p.ID, id.Type, id.Value), max(4, rw-2-12-1-1-21), false) +
 			" " + id.FirstSeen.UTC().Format("2006-01-02") + "→" + id.LastSeen.UTC().Format("2006-01-02")
 	})
 	evTitle := "Events"
