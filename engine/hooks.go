@@ -10,15 +10,21 @@ import (
 
 // onEvent runs the per-event work of other parts of the engine (consent
 // recording) inside the event's unit.
-func (e *Engine) onEvent(u *unit, pid uint64, ev *segment.Event) error { return nil }
+func (e *Engine) onEvent(u *unit, pid uint64, ev *segment.Event) error {
+	return e.consentOnEvent(u, pid, ev)
+}
 
 // isSuppressed reports whether any identifier is under an erasure
 // suppression.
-func (e *Engine) isSuppressed(ids []identity.ID) bool { return false }
+func (e *Engine) isSuppressed(ids []identity.ID) bool { return e.suppressedIDs(ids) }
 
 // moveEventHook lets records tied to an event follow it when unmerge moves
 // it to another profile.
-func (e *Engine) moveEventHook(t *store.Txn, messageID string, from, to uint64) error { return nil }
+func (e *Engine) moveEventHook(t *store.Txn, messageID string, from, to uint64) error {
+	return e.moveConsent(t, messageID, from, to)
+}
 
 // auditHook writes an audit entry.
-func (e *Engine) auditHook(ctx context.Context, action, profileID, detail string) error { return nil }
+func (e *Engine) auditHook(ctx context.Context, action, profileID, detail string) error {
+	return e.Audit(ctx, action, profileID, detail)
+}

@@ -1,0 +1,593 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/loupe-cdp/loupe/engine/consent"
+	"github.com/loupe-cdp/loupe/engine/segment"
+	"github.com/loupe-cdp/loupe/store"
+)
+
+// ConsentDecision is the status in force for one purpose.
+type ConsentDecision = consent.Decision
+
+// ConsentReceipt is a Kantara Consent Receipt v1.1-shaped document.
+type ConsentReceipt = consent.Receipt
+
+// ConsentBreak is one place where a chain does not verify.
+type ConsentBreak = consent.Break
+
+// ConsentRecord is one record of a profile's consent trail.
+type ConsentRecord struct {
+	ID            string    `json:"id"`      // "c42"
+	Profile       string    `json:"profile"` // the profile it was recorded for
+	StoredUnder   string    `json:"stored_under"`
+	Purpose       string    `json:"purpose"`
+	Status        string    `json:"status"`
+	LegalBasis    string    `json:"legal_basis"`
+	Jurisdiction  string    `json:"jurisdiction,omitempty"`
+	Source        string    `json:"source"`
+	PolicyVersion string    `json:"policy_version,omitempty"`
+	Evidence      string    `json:"evidence,omitempty"`
+	IPHash        string    `json:"ip_hash,omitempty"`
+	MessageID     string    `json:"message_id,omitempty"`
+	DecidedAt     time.Time `json:"decided_at"`
+	RecordedAt    time.Time `json:"recorded_at"`
+	Hash          string    `json:"hash"`
+	Prev          string    `json:"prev,omitempty"`
+}
+
+// ConsentInput is a decision recorded by hand (`loupe consent set`).
+type ConsentInput struct {
+	Purpose      string
+	Status       string // granted, denied, withdrawn
+	LegalBasis   string // default consent
+	Jurisdiction string
+	Source       string // default support
+	Policy       string
+	Evidence     string
+	IP           string    // stored only as a salted hash
+	DecidedAt    time.Time // default now
+}
+
+// ConsentVerifyResult is the outcome of verifying both consent chains.
+type ConsentVerifyResult struct {
+	OK      bool           `json:"ok"`
+	Records int            `json:"records"`
+	Breaks  []ConsentBreak `json:"breaks"`
+}
+
+// ConsentConfiguration is the compiled consent configuration in use.
+func (e *Engine) ConsentConfiguration() (ConsentConfig, error) {
+	c, err := e.compl()
+	if err != nil {
+		return ConsentConfig{}, err
+	}
+	return c.cfg, nil
+}
+
+// loadHead reads the global chain head once. Caller holds writeMu.
+func (c *compliance) loadHead(e *Engine) error {
+	if c.headLoaded {
+		return nil
+	}
+	return e.db.View(func(t *store.Txn) error {
+		b, err := t.Get(store.MetaKey("consent/head"))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		h, err := consent.ParseHead(b)
+		if err != nil {
+			return err
+		}
+		c.global, c.headLoaded = h, true
+		return nil
+	})
+}
+
+// pidState returns the cached consent state of records stored under pid,
+// reading it from the store on a miss. Caller holds writeMu.
+func (c *compliance) pidState(e *Engine, pid uint64) (*pidConsent, error) {
+	if pc, ok := c.pids[pid]; ok {
+		return pc, nil
+	}
+	pc := &pidConsent{cur: map[string]consent.Current{}}
+	err := e.db.View(func(t *store.Txn) error {
+		if err := t.Iterate(store.ConsentPrefix(pid), store.IterOptions{}, func(_, v []byte) error {
+			s, err := consent.Decode(v)
+			if err != nil || s.Record == nil {
+				return nil // stubs and corrupt records decide nothing; verify reports them
+			}
+			consent.Fold(pc.cur, s.Record)
+			return nil
+		}); err != nil {
+			return err
+		}
+		b, err := t.Get(store.ConsentProfileHeadKey(pid))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		pc.head, err = consent.ParseHead(b)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consent state of %s: %w", pidString(pid), err)
+	}
+	c.pids[pid] = pc
+	return pc, nil
+}
+
+// appendRecord gives r its sequence number and chain links and writes it
+// (record, global chain entry, both heads) through set. Caller holds
+// writeMu; the caches move ahead with the write.
+func (c *compliance) appendRecord(e *Engine, pid uint64, r *consent.Record, set func(k, v []byte) error) error {
+	if err := c.loadHead(e); err != nil {
+		return err
+	}
+	pc, err := c.pidState(e, pid)
+	if err != nil {
+		return err
+	}
+	r.Seq = c.global.Seq + 1
+	r.PID = pid
+	r.Prev = ""
+	if pc.head.Seq != 0 {
+		r.Prev = pc.head.Hash.String()
+	}
+	b, h, err := consent.Encode(r)
+	if err != nil {
+		return err
+	}
+	g := consent.NextGlobal(c.global.Hash, h)
+	gh := consent.Head{Seq: r.Seq, Hash: g}
+	ph := consent.Head{Seq: r.Seq, Hash: h}
+	for _, w := range []struct{ k, v []byte }{
+		{store.ConsentKey(pid, r.Seq), b},
+		{store.ConsentChainKey(r.Seq), consent.ChainEntry{Record: h, Chain: g}.Bytes()},
+		{store.MetaKey("consent/head"), gh.Bytes()},
+		{store.ConsentProfileHeadKey(pid), ph.Bytes()},
+	} {
+		if err := set(w.k, w.v); err != nil {
+			return err
+		}
+	}
+	c.global, pc.head = gh, ph
+	consent.Fold(pc.cur, r)
+	return nil
+}
+
+// current is the decision in force now for purpose across a profile's
+// member pids, as ingest sees it. Caller holds writeMu.
+func (c *compliance) current(e *Engine, pids []uint64, purpose string) (consent.Current, bool, error) {
+	states := make([]map[string]consent.Current, 0, len(pids))
+	for _, p := range pids {
+		pc, err := c.pidState(e, p)
+		if err != nil {
+			return consent.Current{}, false, err
+		}
+		states = append(states, pc.cur)
+	}
+	cur, ok := consent.Combine(states, purpose)
+	return cur, ok, nil
+}
+
+// hasConsentSignal is the per-event fast check: a few map lookups.
+func hasConsentSignal(ev *segment.Event) bool {
+	if ev.Type == "track" && ev.Event == "Consent Updated" {
+		return true
+	}
+	if ev.Context == nil {
+		return false
+	}
+	if _, ok := ev.Context["consent"]; ok {
+		return true
+	}
+	g, _ := ev.Context["gpc"].(bool)
+	return g
+}
+
+// consentOnEvent records the consent decisions an ingested event carries
+// (a `Consent Updated` track, context.consent.categoryPreferences, the
+// context.gpc Global Privacy Control signal) for profile pid, writing into
+// the event's unit. It is the ingest hook (hooks.go onEvent); the writer
+// holds writeMu. Events without any consent signal cost a few map lookups.
+func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event) error {
+	if !hasConsentSignal(ev) {
+		return nil
+	}
+	c, err := e.compl()
+	if err != nil {
+		return err
+	}
+	sigs := eventSignals(&c.cfg, ev)
+	if len(sigs) == 0 {
+		return nil
+	}
+	pids := []uint64{pid}
+	if p := e.profiles[pid]; p != nil && p != deletedProfile {
+		pids = append(pids, p.Merged...)
+	}
+	ipHash := ""
+	if ip, ok := ev.Context["ip"].(string); ok && ip != "" {
+		ipHash = consent.HashIP(c.secret, ip)
+	}
+	now := e.now().UnixNano()
+	var seqs []byte
+	for _, s := range sigs {
+		cur, ok, err := c.current(e, pids, s.Purpose)
+		if err != nil {
+			return err
+		}
+		st := consent.ChangeStatus(s, cur, ok)
+		if st == "" {
+			continue
+		}
+		r := &consent.Record{
+			Purpose: s.Purpose, Status: st, LegalBasis: s.LegalBasis, Jurisdiction: s.Jurisdiction,
+			Source: s.Source, Policy: s.Policy, Evidence: s.Evidence, IPHash: ipHash, MessageID: ev.MessageID,
+			DecidedAt: ev.Timestamp.UnixNano(), RecordedAt: now,
+		}
+		if err := c.appendRecord(e, pid, r, func(k, v []byte) error { u.set(k, v); return nil }); err != nil {
+			return err
+		}
+		seqs = store.AppendUint64(seqs, r.Seq)
+	}
+	if len(seqs) > 0 {
+		u.set(store.ConsentMessageKey(ev.MessageID), seqs)
+	}
+	return nil
+}
+
+// eventSignals reads the consent decisions an event carries.
+func eventSignals(cfg *consent.Config, ev *segment.Event) []consent.Signal {
+	var out []consent.Signal
+	if ev.Type == "track" && ev.Event == "Consent Updated" {
+		p := ev.Properties
+		str := func(k string) string { s, _ := p[k].(string); return strings.TrimSpace(s) }
+		s := consent.Signal{
+			Purpose: str("purpose"), Status: strings.ToLower(str("status")), LegalBasis: str("legal_basis"),
+			Jurisdiction: consent.Jurisdiction(str("jurisdiction")), Source: str("source"), Policy: str("policy_version"),
+			Evidence: "Consent Updated event",
+		}
+		if s.LegalBasis == "" {
+			s.LegalBasis = "consent"
+		}
+		if s.Source == "" {
+			s.Source = "event"
+		}
+		r := consent.Record{Purpose: s.Purpose, Status: s.Status, LegalBasis: s.LegalBasis, Source: s.Source, DecidedAt: 1}
+		if cfg.Validate(&r) == nil {
+			out = append(out, s)
+		}
+	}
+	if prefs, ok := ev.ConsentPreferences(); ok && len(prefs) > 0 {
+		cm, _ := ev.Context["consent"].(map[string]any)
+		jur, _ := cm["jurisdiction"].(string)
+		pol, _ := cm["policyVersion"].(string)
+		cats := make([]string, 0, len(prefs))
+		for k := range prefs {
+			cats = append(cats, k)
+		}
+		slices.Sort(cats)
+		byPurpose := map[string]int{}
+		for _, cat := range cats {
+			for _, p := range cfg.CategoryPurposes(cat) {
+				ev := fmt.Sprintf("categoryPreferences.%s=%t", cat, prefs[cat])
+				if i, ok := byPurpose[p]; ok {
+					// Two categories for one purpose: a refusal wins.
+					if !prefs[cat] {
+						out[i].Granted, out[i].Evidence = false, ev
+					}
+					continue
+				}
+				byPurpose[p] = len(out)
+				out = append(out, consent.Signal{
+					Purpose: p, Granted: prefs[cat], LegalBasis: "consent", Jurisdiction: consent.Jurisdiction(jur),
+					Source: "banner", Policy: pol, Evidence: ev, ChangeOnly: true,
+				})
+			}
+		}
+	}
+	if ev.GPC() && cfg.HasPurpose(consent.SaleOrSharing) {
+		out = append(out, consent.Signal{
+			Purpose: consent.SaleOrSharing, Granted: false, LegalBasis: "consent", Jurisdiction: consent.Jurisdiction(cfg.GPCJurisdiction),
+			Source: "gpc", Evidence: "context.gpc=true (Global Privacy Control)", ChangeOnly: true,
+		})
+	}
+	return out
+}
+
+// SetConsent records a decision by hand for the profile REF names.
+func (e *Engine) SetConsent(ctx context.Context, ref string, in ConsentInput) (ConsentRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return ConsentRecord{}, err
+	}
+	c, err := e.compl()
+	if err != nil {
+		return ConsentRecord{}, err
+	}
+	if in.LegalBasis == "" {
+		in.LegalBasis = "consent"
+	}
+	if in.Source == "" {
+		in.Source = "support"
+	}
+	now := e.now()
+	if in.DecidedAt.IsZero() {
+		in.DecidedAt = now
+	}
+	r := &consent.Record{
+		Purpose: strings.TrimSpace(in.Purpose), Status: strings.ToLower(strings.TrimSpace(in.Status)),
+		LegalBasis: in.LegalBasis, Jurisdiction: consent.Jurisdiction(in.Jurisdiction), Source: in.Source,
+		Policy: in.Policy, Evidence: in.Evidence, IPHash: consent.HashIP(c.secret, in.IP),
+		DecidedAt: in.DecidedAt.UnixNano(), RecordedAt: now.UnixNano(),
+	}
+	if err := c.cfg.Validate(r); err != nil {
+		return ConsentRecord{}, fmt.Errorf("consent set: %w", err)
+	}
+	e.writeMu.Lock()
+	var pid uint64
+	err = e.db.Update(func(t *store.Txn) error {
+		var err error
+		if pid, err = e.resolve(t, ref); err != nil {
+			return err
+		}
+		return c.appendRecord(e, pid, r, t.Set)
+	})
+	if err != nil {
+		// The caches may have moved ahead of what committed.
+		c.headLoaded = false
+		c.forgetConsent(pid)
+		e.writeMu.Unlock()
+		return ConsentRecord{}, fmt.Errorf("consent set: %w", err)
+	}
+	e.writeMu.Unlock()
+	b, h, _ := consent.Encode(r)
+	_ = b
+	out := exportConsent(r, pid, h)
+	if err := e.Audit(ctx, AuditConsentSet, pidString(pid), fmt.Sprintf("%s %s %s (%s)", out.ID, r.Purpose, r.Status, r.Source)); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func exportConsent(r *consent.Record, keyPID uint64, h consent.Hash) ConsentRecord {
+	return ConsentRecord{
+		ID: consent.RecordID(r.Seq), Profile: pidString(r.PID), StoredUnder: pidString(keyPID),
+		Purpose: r.Purpose, Status: r.Status, LegalBasis: r.LegalBasis, Jurisdiction: r.Jurisdiction,
+		Source: r.Source, PolicyVersion: r.Policy, Evidence: r.Evidence, IPHash: r.IPHash, MessageID: r.MessageID,
+		DecidedAt: unixTime(r.DecidedAt), RecordedAt: unixTime(r.RecordedAt), Hash: h.String(), Prev: r.Prev,
+	}
+}
+
+type trailRec struct {
+	rec    *consent.Record
+	keyPID uint64
+	hash   consent.Hash
+}
+
+// trail reads the live records stored under every member pid of pid.
+func (e *Engine) trail(t *store.Txn, pid uint64) ([]trailRec, error) {
+	pids, err := e.memberPIDs(t, pid)
+	if err != nil {
+		return nil, err
+	}
+	var out []trailRec
+	for _, m := range pids {
+		err := t.Iterate(store.ConsentPrefix(m), store.IterOptions{}, func(_, v []byte) error {
+			s, err := consent.Decode(v)
+			if err != nil || s.Record == nil {
+				return nil
+			}
+			out = append(out, trailRec{s.Record, m, s.Hash})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, func(a, b trailRec) int {
+		if a.rec.DecidedAt != b.rec.DecidedAt {
+			return int(max(-1, min(1, a.rec.DecidedAt-b.rec.DecidedAt)))
+		}
+		return int(int64(a.rec.Seq) - int64(b.rec.Seq))
+	})
+	return out, nil
+}
+
+func records(tr []trailRec) []*consent.Record {
+	out := make([]*consent.Record, len(tr))
+	for i := range tr {
+		out[i] = tr[i].rec
+	}
+	return out
+}
+
+// ConsentState is the decision in force at time at for every configured
+// purpose of the profile REF names (a profile id or TYPE:VALUE): the
+// newest decision at or before at across the records of the profile and
+// of every profile merged into it; with none, the jurisdiction's default
+// (Default true). jurisdiction "" uses the profile's own.
+func (e *Engine) ConsentState(ctx context.Context, ref string, at time.Time) (map[string]ConsentDecision, error) {
+	_, st, err := e.ConsentAt(ctx, ref, at, "")
+	return st, err
+}
+
+// ConsentAt is ConsentState with the resolved profile id and an optional
+// jurisdiction override.
+func (e *Engine) ConsentAt(ctx context.Context, ref string, at time.Time, jurisdiction string) (string, map[string]ConsentDecision, error) {
+	c, err := e.compl()
+	if err != nil {
+		return "", nil, err
+	}
+	var pid uint64
+	var tr []trailRec
+	err = e.db.View(func(t *store.Txn) error {
+		var err error
+		if pid, err = e.resolve(t, ref); err != nil {
+			return err
+		}
+		tr, err = e.trail(t, pid)
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return pidString(pid), c.cfg.StateAt(records(tr), at, jurisdiction), ctx.Err()
+}
+
+// Consented reports whether purpose is consented for the profile now.
+func (e *Engine) Consented(ctx context.Context, ref, purpose string) (bool, error) {
+	st, err := e.ConsentState(ctx, ref, e.now())
+	if err != nil {
+		return false, err
+	}
+	return st[purpose].Consented(), nil
+}
+
+// ConsentHistory lists a profile's trail in decision-time order (all
+// member pids; purpose "" for every purpose).
+func (e *Engine) ConsentHistory(ctx context.Context, ref, purpose string) ([]ConsentRecord, error) {
+	out := []ConsentRecord{}
+	err := e.db.View(func(t *store.Txn) error {
+		pid, err := e.resolve(t, ref)
+		if err != nil {
+			return err
+		}
+		tr, err := e.trail(t, pid)
+		if err != nil {
+			return err
+		}
+		for _, x := range tr {
+			if purpose == "" || x.rec.Purpose == purpose {
+				out = append(out, exportConsent(x.rec, x.keyPID, x.hash))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ConsentReceiptFor builds the consent receipt of a profile (purpose "" for
+// all purposes).
+func (e *Engine) ConsentReceiptFor(ctx context.Context, ref, purpose string) (ConsentReceipt, error) {
+	c, err := e.compl()
+	if err != nil {
+		return ConsentReceipt{}, err
+	}
+	if purpose != "" && !c.cfg.HasPurpose(purpose) {
+		return ConsentReceipt{}, fmt.Errorf("unknown purpose %q", purpose)
+	}
+	var out ConsentReceipt
+	err = e.db.View(func(t *store.Txn) error {
+		pid, err := e.resolve(t, ref)
+		if err != nil {
+			return err
+		}
+		tr, err := e.trail(t, pid)
+		if err != nil {
+			return err
+		}
+		hashes := make(map[uint64]consent.Hash, len(tr))
+		for _, x := range tr {
+			hashes[x.rec.Seq] = x.hash
+		}
+		out = c.cfg.BuildReceipt(pidString(pid), records(tr), hashes, purpose, e.now())
+		return nil
+	})
+	return out, err
+}
+
+// VerifyConsent recomputes the global chain and every profile chain from
+// the stored bytes and names each break.
+func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error) {
+	v := consent.NewVerifier()
+	var head []byte
+	heads := map[uint64][]byte{}
+	err := e.db.View(func(t *store.Txn) error {
+		n := 0
+		if err := t.Iterate([]byte{store.PrefixConsent}, store.IterOptions{}, func(k, val []byte) error {
+			pid, seq, err := store.ParseConsentKey(k)
+			if err != nil {
+				return fmt.Errorf("consent key %x: %w", k, err)
+			}
+			v.AddRecord(pid, seq, val)
+			if n++; n%65536 == 0 {
+				return ctx.Err()
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := t.Iterate([]byte{store.PrefixConsentChain}, store.IterOptions{}, func(k, val []byte) error {
+			if len(k) != 9 {
+				return fmt.Errorf("consent chain key %x: %w", k, store.ErrBadKey)
+			}
+			v.AddChainEntry(store.Uint64(k, 1), val)
+			return nil
+		}); err != nil {
+			return err
+		}
+		var err error
+		if head, err = t.Get(store.MetaKey("consent/head")); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		prefix := store.MetaKey("consent/phead/")
+		return t.Iterate(prefix, store.IterOptions{}, func(k, val []byte) error {
+			if len(k) == len(prefix)+8 {
+				heads[store.Uint64(k, len(prefix))] = val
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return ConsentVerifyResult{}, fmt.Errorf("consent verify: %w", err)
+	}
+	br := v.Finish(head, heads)
+	if br == nil {
+		br = []ConsentBreak{}
+	}
+	return ConsentVerifyResult{OK: len(br) == 0, Records: v.Records(), Breaks: br}, nil
+}
+
+// moveConsent moves the consent records made from event messageID from
+// pid from to pid to, when unmerge moves the event: the unmerge hook
+// (hooks.go moveEventHook), inside the unmerge transaction, with writeMu
+// held. The records keep their bytes and so their place in both chains.
+func (e *Engine) moveConsent(t *store.Txn, messageID string, from, to uint64) error {
+	if from == to {
+		return nil
+	}
+	v, err := t.Get(store.ConsentMessageKey(messageID))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c, err := e.compl(); err == nil {
+		c.forgetConsent(from, to)
+	}
+	for i := 0; i+8 <= len(v); i += 8 {
+		seq := store.Uint64(v, i)
+		b, err := t.Get(store.ConsentKey(from, seq))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := t.Delete(store.ConsentKey(from, seq)); err != nil {
+			return err
+		}
+		if err := t.Set(store.ConsentKey(to, seq), b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,187 @@
+package engine
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"weak"
+
+	"github.com/loupe-cdp/loupe/engine/consent"
+	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/store"
+)
+
+// compliance is the per-engine state of the consent ledger, suppression
+// and audit log. It lives beside the Engine (see compl) so that this part
+// of the engine keeps to its own files.
+type compliance struct {
+	initOnce sync.Once
+	initErr  error
+	cfg      consent.Config
+	secret   []byte // the data dir's salt for salted hashes
+
+	// Suppression: salted hashes of erased identifiers, loaded at first
+	// use and kept in memory; n lets the per-event check skip hashing when
+	// there is nothing suppressed.
+	supMu  sync.RWMutex
+	sup    map[[32]byte]struct{}
+	supN   atomic.Int64
+	hmacMu sync.Mutex
+	mac    hash.Hash
+
+	// Consent ledger state, guarded by Engine.writeMu: the global head and,
+	// per pid, the newest decision per purpose of the records stored under
+	// it and the head of its profile chain. The cache is authoritative for
+	// every pid it holds (records written by this engine update it before
+	// their unit commits); pids not in it are read from the store.
+	headLoaded bool
+	global     consent.Head
+	pids       map[uint64]*pidConsent
+
+	auditMu sync.Mutex
+}
+
+type pidConsent struct {
+	cur  map[string]consent.Current
+	head consent.Head
+}
+
+var (
+	complMu  sync.Mutex
+	complMap = map[weak.Pointer[Engine]]*compliance{}
+)
+
+// compl returns the engine's compliance state, creating it on first use.
+// (A field on Engine would do the same; the registry keeps this code out
+// of engine.go. Entries go away with their Engine.)
+func (e *Engine) compl() (*compliance, error) {
+	k := weak.Make(e)
+	complMu.Lock()
+	c := complMap[k]
+	if c == nil {
+		c = &compliance{}
+		complMap[k] = c
+		runtime.AddCleanup(e, func(k weak.Pointer[Engine]) {
+			complMu.Lock()
+			delete(complMap, k)
+			complMu.Unlock()
+		}, k)
+	}
+	complMu.Unlock()
+	c.initOnce.Do(func() { c.initErr = c.init(e) })
+	return c, c.initErr
+}
+
+func (c *compliance) init(e *Engine) error {
+	c.cfg = e.consentConfigSource()
+	if err := c.cfg.Compile(); err != nil {
+		return fmt.Errorf("consent config: %w", err)
+	}
+	c.pids = map[uint64]*pidConsent{}
+	c.sup = map[[32]byte]struct{}{}
+	// The salt: created once per data dir, never leaves it.
+	err := e.db.Update(func(t *store.Txn) error {
+		v, err := t.Get(store.MetaKey("secret"))
+		if err == nil && len(v) >= 16 {
+			c.secret = v
+			return nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		s := make([]byte, 32)
+		if _, err := rand.Read(s); err != nil {
+			return err
+		}
+		c.secret = s
+		return t.Set(store.MetaKey("secret"), s)
+	})
+	if err != nil {
+		return fmt.Errorf("data dir secret: %w", err)
+	}
+	c.mac = hmac.New(sha256.New, c.secret)
+	err = e.db.View(func(t *store.Txn) error {
+		return t.Iterate([]byte{store.PrefixSuppression}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
+			if len(k) == 33 {
+				var h [32]byte
+				copy(h[:], k[1:])
+				c.sup[h] = struct{}{}
+			}
+			return nil
+		})
+	})
+	c.supN.Store(int64(len(c.sup)))
+	return err
+}
+
+// identHash is the salted hash of an identifier: HMAC-SHA256(secret,
+// type 0x00 value). Suppression entries are keyed by it.
+func (c *compliance) identHash(typ, value string) [32]byte {
+	c.hmacMu.Lock()
+	defer c.hmacMu.Unlock()
+	c.mac.Reset()
+	c.mac.Write([]byte(typ))
+	c.mac.Write([]byte{0})
+	c.mac.Write([]byte(value))
+	var h [32]byte
+	c.mac.Sum(h[:0])
+	return h
+}
+
+// suppressed reports whether an identifier (type and normalised value) is
+// under an erasure suppression. It costs one atomic load while nothing is
+// suppressed, and an HMAC per call otherwise.
+func (e *Engine) suppressed(typ, value string) bool {
+	c, err := e.compl()
+	if err != nil || c.supN.Load() == 0 {
+		return false
+	}
+	h := c.identHash(typ, value)
+	c.supMu.RLock()
+	_, ok := c.sup[h]
+	c.supMu.RUnlock()
+	return ok
+}
+
+// suppressedIDs reports whether any of an event's identifiers is
+// suppressed: the ingest hook (hooks.go isSuppressed).
+func (e *Engine) suppressedIDs(ids []identity.ID) bool {
+	for _, id := range ids {
+		if e.suppressed(id.Type, id.Value) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *compliance) addSuppressed(hs ...[32]byte) {
+	c.supMu.Lock()
+	for _, h := range hs {
+		c.sup[h] = struct{}{}
+	}
+	c.supN.Store(int64(len(c.sup)))
+	c.supMu.Unlock()
+}
+
+func (c *compliance) removeSuppressed(hs ...[32]byte) {
+	c.supMu.Lock()
+	for _, h := range hs {
+		delete(c.sup, h)
+	}
+	c.supN.Store(int64(len(c.sup)))
+	c.supMu.Unlock()
+}
+
+// forgetConsent drops cached consent state (after unmerge or erasure).
+// The caller holds writeMu.
+func (c *compliance) forgetConsent(pids ...uint64) {
+	for _, p := range pids {
+		delete(c.pids, p)
+	}
+}

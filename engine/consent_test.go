@@ -1,0 +1,378 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loupe-cdp/loupe/engine/consent"
+	"github.com/loupe-cdp/loupe/store"
+)
+
+var ct0 = time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+
+// msg builds one Segment message as an NDJSON line.
+func msg(id, typ string, at time.Time, fields map[string]any) string {
+	m := map[string]any{"messageId": id, "type": typ, "timestamp": at.Format(time.RFC3339Nano)}
+	for k, v := range fields {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	return string(b) + "\n"
+}
+
+func consentUpdated(id, who string, at time.Time, purpose, status string, extra map[string]any) string {
+	props := map[string]any{"purpose": purpose, "status": status, "legal_basis": "consent", "jurisdiction": "GDPR", "source": "form", "policy_version": "v3"}
+	for k, v := range extra {
+		props[k] = v
+	}
+	f := map[string]any{"event": "Consent Updated", "properties": props}
+	k, v, _ := strings.Cut(who, ":")
+	f[map[string]string{"user_id": "userId", "anonymous_id": "anonymousId"}[k]] = v
+	return msg(id, "track", at, f)
+}
+
+func prefsEvent(id, who string, at time.Time, prefs map[string]any, gpc bool) string {
+	ctx := map[string]any{"consent": map[string]any{"categoryPreferences": prefs}, "ip": "203.0.113.77"}
+	if prefs == nil {
+		ctx = map[string]any{}
+	}
+	if gpc {
+		ctx["gpc"] = true
+	}
+	f := map[string]any{"name": "Home", "context": ctx}
+	k, v, _ := strings.Cut(who, ":")
+	f[map[string]string{"user_id": "userId", "anonymous_id": "anonymousId"}[k]] = v
+	return msg(id, "page", at, f)
+}
+
+func history(t *testing.T, e *Engine, ref, purpose string) []ConsentRecord {
+	t.Helper()
+	h, err := e.ConsentHistory(context.Background(), ref, purpose)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func stateAt(t *testing.T, e *Engine, ref string, at time.Time) map[string]ConsentDecision {
+	t.Helper()
+	st, err := e.ConsentState(context.Background(), ref, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func verifyOK(t *testing.T, e *Engine) {
+	t.Helper()
+	res, err := e.VerifyConsent(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK {
+		t.Fatalf("consent chains do not verify: %+v", res.Breaks)
+	}
+}
+
+func TestCategoryPreferencesRecordOnlyChanges(t *testing.T) {
+	e := openTest(t)
+	var in strings.Builder
+	on := map[string]any{"Analytics": true, "MARKETING": false, "Functional": true, "Unknown": true}
+	for i := 0; i < 5; i++ {
+		in.WriteString(prefsEvent(fmt.Sprintf("m%d", i), "user_id:u1", ct0.Add(time.Duration(i)*time.Minute), on, false))
+	}
+	// Marketing turned on, then off again: a grant then a withdrawal.
+	in.WriteString(prefsEvent("m10", "user_id:u1", ct0.Add(time.Hour), map[string]any{"Marketing": true}, false))
+	in.WriteString(prefsEvent("m11", "user_id:u1", ct0.Add(2*time.Hour), map[string]any{"Marketing": true, "Analytics": true}, false))
+	in.WriteString(prefsEvent("m12", "user_id:u1", ct0.Add(3*time.Hour), map[string]any{"marketing": false}, false))
+	// GPC twice: one opt-out of sale_or_sharing.
+	in.WriteString(prefsEvent("m20", "user_id:u1", ct0.Add(4*time.Hour), nil, true))
+	in.WriteString(prefsEvent("m21", "user_id:u1", ct0.Add(5*time.Hour), nil, true))
+	in.WriteString(prefsEvent("m22", "user_id:u1", ct0.Add(6*time.Hour), nil, false))
+	ingestString(t, e, in.String())
+
+	h := history(t, e, "user_id:u1", "")
+	var got []string
+	for _, r := range h {
+		got = append(got, r.Purpose+"="+r.Status+"/"+r.Source)
+	}
+	want := []string{
+		"analytics=granted/banner", "personalization=granted/banner", "marketing_email=denied/banner",
+		"marketing_email=granted/banner", "marketing_email=withdrawn/banner", "sale_or_sharing=denied/gpc",
+	}
+	if strings.Join(sortedCopy(got[:3]), ",") != strings.Join(sortedCopy(want[:3]), ",") || strings.Join(got[3:], ",") != strings.Join(want[3:], ",") {
+		t.Fatalf("trail:\n got %v\nwant %v", got, want)
+	}
+	for _, r := range h {
+		if (r.Source == "banner") != (r.IPHash != "") || strings.Contains(r.IPHash, "203.0.113") {
+			t.Errorf("ip evidence %q", r.IPHash)
+		}
+		if r.MessageID == "" || r.Evidence == "" {
+			t.Errorf("record without evidence: %+v", r)
+		}
+	}
+	st := stateAt(t, e, "user_id:u1", ct0.Add(7*time.Hour))
+	if st["marketing_email"].Status != "withdrawn" || st["analytics"].Status != "granted" || st["sale_or_sharing"].Status != "denied" || st["advertising"].Default != true {
+		t.Errorf("state: %+v", st)
+	}
+	// A second ingest run (cold caches) still records only changes.
+	ingestString(t, e, prefsEvent("m30", "user_id:u1", ct0.Add(8*time.Hour), on, false))
+	// (on: Marketing false is already withdrawn, Analytics and Functional
+	// are already granted.)
+	if n := len(history(t, e, "user_id:u1", "")); n != 6 {
+		t.Errorf("second run: %d records in all, want 6", n)
+	}
+	verifyOK(t, e)
+}
+
+func sortedCopy(s []string) []string {
+	c := append([]string(nil), s...)
+	for i := range c {
+		for j := i + 1; j < len(c); j++ {
+			if c[j] < c[i] {
+				c[i], c[j] = c[j], c[i]
+			}
+		}
+	}
+	return c
+}
+
+func TestConsentUpdatedEvent(t *testing.T) {
+	e := openTest(t)
+	ingestString(t, e, consentUpdated("c1", "user_id:u1", ct0, "marketing_sms", "granted", nil)+
+		consentUpdated("c2", "user_id:u1", ct0.Add(time.Minute), "nonsense", "granted", nil)+
+		consentUpdated("c3", "user_id:u1", ct0.Add(2*time.Minute), "marketing_sms", "maybe", nil))
+	h := history(t, e, "user_id:u1", "")
+	if len(h) != 1 {
+		t.Fatalf("want only the valid record, got %+v", h)
+	}
+	r := h[0]
+	if r.Purpose != "marketing_sms" || r.Status != "granted" || r.LegalBasis != "consent" || r.Jurisdiction != "GDPR" ||
+		r.Source != "form" || r.PolicyVersion != "v3" || !r.DecidedAt.Equal(ct0) || !r.RecordedAt.Equal(fixedNow) || r.MessageID != "c1" || r.ID != "c1" {
+		t.Errorf("record %+v", r)
+	}
+}
+
+func TestConsentSetByHand(t *testing.T) {
+	e := openTest(t)
+	ingestString(t, e, prefsEvent("m1", "user_id:u1", ct0, nil, false))
+	rec, err := e.SetConsent(context.Background(), "user_id:u1", ConsentInput{Purpose: "analytics", Status: "granted", LegalBasis: "legitimate_interest", Jurisdiction: "uk-gdpr", Source: "support", Policy: "2026-01", IP: "198.51.100.1", DecidedAt: ct0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Jurisdiction != "UK-GDPR" || rec.IPHash == "" || rec.Profile != "p1" {
+		t.Errorf("record %+v", rec)
+	}
+	for _, bad := range []ConsentInput{{Purpose: "nope", Status: "granted"}, {Purpose: "analytics", Status: "ok"}, {Purpose: "analytics", Status: "granted", LegalBasis: "whim"}} {
+		if _, err := e.SetConsent(context.Background(), "user_id:u1", bad); err == nil {
+			t.Errorf("accepted %+v", bad)
+		}
+	}
+	if _, err := e.SetConsent(context.Background(), "user_id:nobody", ConsentInput{Purpose: "analytics", Status: "granted"}); err == nil {
+		t.Error("unknown profile accepted")
+	}
+	verifyOK(t, e)
+}
+
+func TestPointInTimeAcrossMerge(t *testing.T) {
+	e := openTest(t)
+	// Profile 1 (user u1) withdraws at T+1h; profile 2 (anonymous a1)
+	// grants at T+2h; u3 grants at T+1h and anonymous a3 withdraws at T+2h.
+	ingestString(t, e,
+		consentUpdated("e1", "user_id:u1", ct0, "marketing_email", "granted", nil)+
+			consentUpdated("e2", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "withdrawn", nil)+
+			consentUpdated("e3", "anonymous_id:a1", ct0.Add(2*time.Hour), "marketing_email", "granted", nil)+
+			consentUpdated("e4", "user_id:u3", ct0.Add(time.Hour), "marketing_email", "granted", nil)+
+			consentUpdated("e5", "anonymous_id:a3", ct0.Add(2*time.Hour), "marketing_email", "withdrawn", nil))
+	before := stateAt(t, e, "user_id:u1", ct0.Add(3*time.Hour))["marketing_email"]
+	if before.Status != "withdrawn" {
+		t.Fatalf("before merge: %+v", before)
+	}
+	// The merges.
+	ingestString(t, e,
+		msg("id1", "identify", ct0.Add(4*time.Hour), map[string]any{"userId": "u1", "anonymousId": "a1"})+
+			msg("id3", "identify", ct0.Add(4*time.Hour), map[string]any{"userId": "u3", "anonymousId": "a3"}))
+	p := mustProfile(t, e, "user_id:u1")
+	if len(p.MergedIDs) != 1 {
+		t.Fatalf("u1 and a1 did not merge: %+v", p)
+	}
+	cases := []struct {
+		ref    string
+		at     time.Time
+		status string
+		record string
+	}{
+		{"user_id:u1", ct0.Add(5 * time.Hour), "granted", "c3"},   // a later anonymous grant beats an earlier withdrawal
+		{"anonymous_id:a1", ct0.Add(90 * time.Minute), "withdrawn", "c2"},
+		{"user_id:u1", ct0.Add(30 * time.Minute), "granted", "c1"},
+		{"user_id:u3", ct0.Add(5 * time.Hour), "withdrawn", "c5"}, // a later withdrawal beats an earlier grant
+		{"user_id:u3", ct0.Add(90 * time.Minute), "granted", "c4"},
+		{"user_id:u3", ct0.Add(-time.Hour), "denied", ""},
+	}
+	for _, tc := range cases {
+		d := stateAt(t, e, tc.ref, tc.at)["marketing_email"]
+		if d.Status != tc.status || d.SourceRecord != tc.record || d.Default != (tc.record == "") {
+			t.Errorf("%s at %s: %+v, want %s from %q", tc.ref, tc.at.Format(time.Kitchen), d, tc.status, tc.record)
+		}
+	}
+	if h := history(t, e, "user_id:u1", "marketing_email"); len(h) != 3 || h[2].ID != "c3" {
+		t.Errorf("combined trail %+v", h)
+	}
+	// Change-only recording after the merge sees both trails: a1's grant
+	// is in force, so a banner grant records nothing.
+	ingestString(t, e, prefsEvent("m9", "user_id:u1", ct0.Add(6*time.Hour), map[string]any{"Marketing": true}, false))
+	if h := history(t, e, "user_id:u1", "marketing_email"); len(h) != 3 {
+		t.Errorf("a grant over a grant was recorded: %+v", h)
+	}
+	verifyOK(t, e)
+
+	// Unmerge splits the trails back: a1's grant follows its event.
+	res, err := e.Unmerge(context.Background(), "anonymous_id:a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Profiles) != 2 {
+		t.Fatalf("unmerge: %+v", res)
+	}
+	if d := stateAt(t, e, "user_id:u1", ct0.Add(5*time.Hour))["marketing_email"]; d.Status != "withdrawn" {
+		t.Errorf("after unmerge u1: %+v", d)
+	}
+	if d := stateAt(t, e, "anonymous_id:a1", ct0.Add(5*time.Hour))["marketing_email"]; d.Status != "granted" || d.SourceRecord != "c3" {
+		t.Errorf("after unmerge a1: %+v", d)
+	}
+	verifyOK(t, e)
+}
+
+func TestJurisdictionDefaultsInEngine(t *testing.T) {
+	e := openTest(t)
+	ingestString(t, e, prefsEvent("m1", "user_id:eu", ct0, nil, false)+
+		consentUpdated("m2", "user_id:ca", ct0, "analytics", "granted", map[string]any{"jurisdiction": "CPRA"}))
+	eu := stateAt(t, e, "user_id:eu", ct0.Add(time.Hour))
+	for p, d := range eu {
+		if d.Status != "denied" || !d.Default || d.Jurisdiction != "GDPR" {
+			t.Errorf("GDPR default %s: %+v", p, d)
+		}
+	}
+	ca := stateAt(t, e, "user_id:ca", ct0.Add(time.Hour))
+	if d := ca["sale_or_sharing"]; d.Status != "granted" || !d.Default || d.Jurisdiction != "CPRA" {
+		t.Errorf("CPRA sale_or_sharing: %+v", d)
+	}
+	if d := ca["marketing_email"]; d.Status != "denied" || !d.Default {
+		t.Errorf("CPRA marketing_email: %+v", d)
+	}
+	_, st, err := e.ConsentAt(context.Background(), "user_id:eu", ct0, "CCPA")
+	if err != nil || st["sale_or_sharing"].Status != "granted" {
+		t.Errorf("override: %+v %v", st["sale_or_sharing"], err)
+	}
+	ok, err := e.Consented(context.Background(), "user_id:ca", "analytics")
+	if err != nil || !ok {
+		t.Errorf("Consented analytics = %v %v", ok, err)
+	}
+}
+
+// flip changes one byte of a stored value through Badger directly, with
+// the engine closed.
+func flip(t *testing.T, dir string, key []byte, at func(v []byte) int) {
+	t.Helper()
+	db, err := store.Open(store.BadgerDir(dir), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *store.Txn) error {
+		v, err := tx.Get(key)
+		if err != nil {
+			return err
+		}
+		v[at(v)] ^= 0x01
+		return tx.Set(key, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConsentChainsNameFlippedRecord(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	ingestString(t, e,
+		consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil)+
+			consentUpdated("e2", "user_id:u2", ct0, "analytics", "granted", nil)+
+			consentUpdated("e3", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil)+
+			consentUpdated("e4", "user_id:u1", ct0.Add(2*time.Hour), "marketing_email", "withdrawn", nil))
+	verifyOK(t, e)
+	e.Close()
+	// c3 is p1's second record (p1 holds c1, c3, c4).
+	flip(t, dir, store.ConsentKey(1, 3), func(v []byte) int { return strings.Index(string(v), `"granted"`) + 2 })
+	e = openDir(t, dir)
+	res, err := e.VerifyConsent(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK || res.Records != 4 {
+		t.Fatalf("verify after flip: %+v", res)
+	}
+	chains := map[string]bool{}
+	for _, b := range res.Breaks {
+		if b.Record != "c3" || b.Profile != "p1" || b.What == "" {
+			t.Errorf("break names the wrong record: %+v", b)
+		}
+		chains[b.Chain] = true
+	}
+	if !chains["global"] || !chains["profile"] {
+		t.Errorf("want breaks in both chains: %+v", res.Breaks)
+	}
+	// A flipped global chain entry is named too.
+	e.Close()
+	flip(t, dir, store.ConsentKey(1, 3), func(v []byte) int { return strings.Index(string(v), `"hranted"`) + 1 }) // undo
+	flip(t, dir, store.ConsentChainKey(2), func([]byte) int { return 40 })
+	e = openDir(t, dir)
+	res, _ = e.VerifyConsent(context.Background())
+	if res.OK || len(res.Breaks) == 0 || res.Breaks[0].Record != "c2" || res.Breaks[0].Chain != "global" {
+		t.Errorf("flipped chain entry: %+v", res)
+	}
+}
+
+func TestConsentRecordsMoveOnlyWithTheirEvent(t *testing.T) {
+	// moveConsent on an event without records is a no-op, and on one with
+	// records moves them under the new pid keeping their chain.
+	e := openTest(t)
+	ingestString(t, e, consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil))
+	err := e.db.Update(func(tx *store.Txn) error {
+		if err := e.moveConsent(tx, "nothing", 1, 7); err != nil {
+			return err
+		}
+		return e.moveConsent(tx, "e1", 1, 7)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.db.View(func(tx *store.Txn) error {
+		if ok, _ := tx.Has(store.ConsentKey(7, 1)); !ok {
+			t.Error("record not moved")
+		}
+		if ok, _ := tx.Has(store.ConsentKey(1, 1)); ok {
+			t.Error("record left behind")
+		}
+		return nil
+	})
+	verifyOK(t, e)
+}
+
+func TestReceiptFromEngine(t *testing.T) {
+	e := openTest(t)
+	ingestString(t, e, consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil))
+	r, err := e.ConsentReceiptFor(context.Background(), "user_id:u1", "analytics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PIIPrincipalID != "p1" || len(r.Evidence.Records) != 1 || r.Services[0].Purposes[0].Status != consent.Granted {
+		t.Errorf("receipt %+v", r)
+	}
+	_ = filepath.Join
+}
