@@ -414,6 +414,18 @@ func (a *App) header() string {
 	}
 	left := st.Title.Render("Loupe") + " " + strings.Join(tabs, "")
 	info := layout.Thousands(a.stats.Profiles) + " profiles · " + layout.Thousands(a.stats.Events) + " events"
+	if layout.Width(left)+layout.Width(info)+1 > a.w {
+		// Narrow: inactive tabs shrink to their number.
+		tabs = tabs[:0]
+		for i, v := range a.views {
+			if i == a.active {
+				tabs = append(tabs, st.TabActive.Render("["+strconv.Itoa(i+1)+" "+v.Title()+"]"))
+			} else {
+				tabs = append(tabs, st.TabInactive.Render(" "+strconv.Itoa(i+1)+" "))
+			}
+		}
+		left = st.Title.Render("Loupe") + " " + strings.Join(tabs, "")
+	}
 	dir := a.c.Backend.Dir()
 	if a.dirLabel != "" {
 		dir = a.dirLabel

@@ -19,7 +19,12 @@ import (
 	"github.com/loupe-cdp/loupe/engine"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
+// updateGolden reports -update (the flag is defined by x/exp/golden,
+// which teatest imports).
+func updateGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
 
 func init() { lipgloss.SetColorProfile(termenv.Ascii) }
 
@@ -151,7 +156,7 @@ func screen(a *App) string { return ansi.Strip(a.View()) }
 func golden(t *testing.T, name, got string) {
 	t.Helper()
 	p := filepath.Join("testdata", name+".golden")
-	if *update {
+	if updateGolden() {
 		if err := os.MkdirAll("testdata", 0o755); err != nil {
 			t.Fatal(err)
 		}

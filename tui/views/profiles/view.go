@@ -197,8 +197,11 @@ func (m *Model) detailView(w, h int) string {
 	idH := min(len(p.Identities)+1, max(2, bh/3))
 	right := m.section("Identities", len(p.Identities), m.focus == FocusIdentities, rw, idH, m.identCursor, func(i int) string {
 		id := p.Identities[i]
-		return layout.Cell(id.Type, 12, false) + " " + layout.Cell(m.show(p.ID, id.Type, id.Value), max(4, rw-2-12-1-1-21), false) +
-			" " + id.FirstSeen.UTC().Format("2006-01-02") + "→" + id.LastSeen.UTC().Format("2006-01-02")
+		dates := id.FirstSeen.UTC().Format("2006-01-02") + "→" + id.LastSeen.UTC().Format("2006-01-02")
+		if rw < 70 {
+			dates = id.LastSeen.UTC().Format("2006-01-02")
+		}
+		return layout.Cell(id.Type, 12, false) + " " + layout.Cell(m.show(p.ID, id.Type, id.Value), max(4, rw-2-12-1-1-len([]rune(dates))), false) + " " + dates
 	})
 	evTitle := "Events"
 	if m.eventsNext != "" {
