@@ -646,3 +646,12 @@ func (m *Model) SetSort(name string) tea.Cmd {
 	m.search = ""
 	return m.reload()
 }
+
+// SetIndex shows ix in the list, as a fresh generation (benchmarks and
+// other views that hand the profiles view a ready list).
+func (m *Model) SetIndex(ix Index) tea.Cmd {
+	m.indexReq.Cancel()
+	m.search = ""
+	m.setIndex(ix)
+	return m.fetchWindow()
+}

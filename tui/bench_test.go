@@ -1,0 +1,133 @@
+package tui
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/loupe-cdp/loupe/engine"
+	"github.com/loupe-cdp/loupe/tui/keys"
+	"github.com/loupe-cdp/loupe/tui/views/profiles"
+)
+
+// seqIndex is an n-row list of profile ids p1..pn, 8 bytes a row like the
+// engine's index, without building a store of n profiles.
+type seqIndex struct{ n int }
+
+func (s seqIndex) Len() int   { return s.n }
+func (s seqIndex) Total() int { return s.n }
+func (s seqIndex) IDs(off, n int) []string {
+	var out []string
+	for i := off; i < min(s.n, off+n); i++ {
+		out = append(out, "p"+strconv.Itoa(i+1))
+	}
+	return out
+}
+
+// BenchmarkProfileListView: one frame of the profile list (120x40) while
+// scrolling, over 10k, 100k and 1M rows. Rows come from the real engine's
+// Summaries (pages fetched as the viewport moves); the cost per frame must
+// stay flat as N grows. With LOUPE_BENCH_DATA set, a last case uses the
+// real ProfileIndex of that store.
+func BenchmarkProfileListView(b *testing.B) {
+	e := openEngine(b)
+	for _, n := range []int{10_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("rows=%d", n), func(b *testing.B) {
+			a := newTestApp(b, e, 120, 40)
+			run(b, a, a.Profiles.SetIndex(seqIndex{n}))
+			benchFrames(b, a)
+		})
+	}
+	if dir := os.Getenv("LOUPE_BENCH_DATA"); dir != "" {
+		b.Run("real-index", func(b *testing.B) {
+			be := openBench(b, dir)
+			a := newTestApp(b, be, 120, 40)
+			benchFrames(b, a)
+		})
+	}
+}
+
+func benchFrames(b *testing.B, a *App) {
+	down := keyMsg("j")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if i%40 == 0 {
+			// A page jump: new rows to render (and fetch, off the clock).
+			b.StopTimer()
+			send(b, a, keyMsg("pgdown"))
+			b.StartTimer()
+		}
+		a.Update(down)
+		_ = a.View()
+	}
+}
+
+func openBench(b *testing.B, dir string) *engine.Engine {
+	e, err := engine.Open(dir, engine.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
+func benchData(b *testing.B) string {
+	dir := os.Getenv("LOUPE_BENCH_DATA")
+	if dir == "" {
+		b.Skip("set LOUPE_BENCH_DATA to a data dir built by `loupe demo --profiles 1000000 --no-tui --data DIR`")
+	}
+	return dir
+}
+
+// BenchmarkFirstFrame: from a fresh app to the first frame with rows over
+// the 1M-profile demo (goal ≤ 500 ms).
+func BenchmarkFirstFrame(b *testing.B) {
+	e := openBench(b, benchData(b))
+	for b.Loop() {
+		c, _ := NewContext(context.Background(), NewBackend(e), Options{Now: time.Now})
+		a, _ := NewApp(c, nil)
+		a.noSpinner = true
+		send(b, a, tea.WindowSizeMsg{Width: 120, Height: 40})
+		run(b, a, a.Init())
+		_ = a.View()
+	}
+}
+
+// BenchmarkSearchEmailPrefix: the search the `/` box runs, over the
+// 1M-profile demo (goal ≤ 20 ms).
+func BenchmarkSearchEmailPrefix(b *testing.B) {
+	e := openBench(b, benchData(b))
+	ctx := context.Background()
+	for i := 0; b.Loop(); i++ {
+		p := "email:" + string(rune('a'+i%26)) + string(rune('a'+(i/26)%26))
+		if _, err := e.SearchIdentifiers(ctx, p, 500); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The profiles view's keys, the navigation keys and the globals are
+// active together: no key may mean two things; rebinding one onto
+// another's key is caught.
+func TestProfilesKeysDoNotCollide(t *testing.T) {
+	if err := CheckKeys(keys.DefaultGlobal(), keys.DefaultNav(), profiles.DefaultKeyMap()); err != nil {
+		t.Fatal(err)
+	}
+	g, n, pk := keys.DefaultGlobal(), keys.DefaultNav(), profiles.DefaultKeyMap()
+	if err := keys.Rebind(map[string][]string{"search": {"j"}}, g, n, pk); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckKeys(g, n, pk); err == nil {
+		t.Fatal("search on j collides with down, not reported")
+	}
+	c, _ := NewContext(context.Background(), NewBackend(openEngine(t)), Options{})
+	if _, err := NewApp(c, map[string][]string{"filter": {"q"}}); err == nil {
+		t.Fatal("NewApp accepted filter on q (quit)")
+	}
+}
