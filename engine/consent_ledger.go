@@ -158,6 +158,7 @@ func (c *compliance) appendRecord(e *Engine, pid uint64, r *consent.Record, set 
 	}
 	c.global, pc.head = gh, ph
 	consent.Fold(pc.cur, r)
+	c.notePIDs(pid)
 	return nil
 }
 
@@ -347,8 +348,8 @@ func (e *Engine) SetConsent(ctx context.Context, ref string, in ConsentInput) (C
 		return ConsentRecord{}, fmt.Errorf("consent set: %w", err)
 	}
 	e.writeMu.Unlock()
-	b, h, _ := consent.Encode(r)
-	_ = b
+	e.snapshotTouch(pid)
+	_, h, _ := consent.Encode(r)
 	out := exportConsent(r, pid, h)
 	if err := e.Audit(ctx, AuditConsentSet, pidString(pid), fmt.Sprintf("%s %s %s (%s)", out.ID, r.Purpose, r.Status, r.Source)); err != nil {
 		return out, err
@@ -572,6 +573,7 @@ func (e *Engine) moveConsent(t *store.Txn, messageID string, from, to uint64) er
 	}
 	if c, err := e.compl(); err == nil {
 		c.forgetConsent(from, to)
+		c.notePIDs(to)
 	}
 	for i := 0; i+8 <= len(v); i += 8 {
 		seq := store.Uint64(v, i)

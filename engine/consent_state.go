@@ -44,6 +44,8 @@ type compliance struct {
 	global     consent.Head
 	pids       map[uint64]*pidConsent
 
+	recPIDs consentPIDs // pids holding records, for the rules snapshot
+
 	auditMu sync.Mutex
 }
 

@@ -207,7 +207,7 @@ func TestPointInTimeAcrossMerge(t *testing.T) {
 		status string
 		record string
 	}{
-		{"user_id:u1", ct0.Add(5 * time.Hour), "granted", "c3"},   // a later anonymous grant beats an earlier withdrawal
+		{"user_id:u1", ct0.Add(5 * time.Hour), "granted", "c3"}, // a later anonymous grant beats an earlier withdrawal
 		{"anonymous_id:a1", ct0.Add(90 * time.Minute), "withdrawn", "c2"},
 		{"user_id:u1", ct0.Add(30 * time.Minute), "granted", "c1"},
 		{"user_id:u3", ct0.Add(5 * time.Hour), "withdrawn", "c5"}, // a later withdrawal beats an earlier grant

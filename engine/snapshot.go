@@ -432,7 +432,7 @@ func (e *Engine) ruleProfile(p *profileRec) *rules.Profile {
 // ledger (ConsentState) has not landed yet, so nobody has consent and
 // consented() is false, as the rule language documents; switch this one
 // function over when it does.
-func (e *Engine) snapshotConsent(p *profileRec) map[string]bool { return nil }
+func (e *Engine) snapshotConsent(p *profileRec) map[string]bool { return e.consentNow(p) }
 
 // snapshotIndex serves sorted and filtered profile lists from the rules
 // snapshot. A rule that does not compile is returned as *rules.Error.
