@@ -356,3 +356,17 @@ func (e *Engine) ProfileIndex(ctx context.Context, q ProfileQuery) (*ProfileInde
 	}
 	return e.snapshotIndex(ctx, q)
 }
+
+// Reveal records in the audit log that a person revealed the masked
+// personal data of a profile, and why. The workbench calls it before it
+// unmasks anything; without a reason nothing is revealed.
+func (e *Engine) Reveal(ctx context.Context, profileID, reason string) error {
+	if strings.TrimSpace(reason) == "" {
+		return errors.New("reveal needs a reason")
+	}
+	pid, err := e.Resolve(ctx, profileID)
+	if err != nil {
+		return err
+	}
+	return e.Audit(ctx, "reveal", pid, reason)
+}

@@ -40,6 +40,8 @@ With no command it opens the workbench on the data dir.`,
 	pf.StringVar(&g.data, "data", "", "data dir (default $LOUPE_DATA, else $XDG_DATA_HOME/loupe)")
 	pf.StringVar(&g.encryptionKeyFile, "encryption-key-file", "", "file holding the key that encrypts the data dir at rest (16, 24 or 32 bytes, raw or hex)")
 	pf.BoolVar(&g.verbose, "verbose", false, "log Badger's own messages to stderr")
+	pf.BoolVar(&g.noColor, "no-color", false, "workbench without colour (NO_COLOR is honoured too)")
+	pf.BoolVar(&g.mouse, "mouse", false, "workbench: enable the mouse wheel (off keeps the terminal's text selection)")
 	root.AddCommand(
 		newIngestCmd(g),
 		newProfileCmd(g),

@@ -29,8 +29,6 @@ selection keeps working). NO_COLOR or --no-color turns colour off.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return openWorkbench(cmd, g) },
 	}
-	cmd.Flags().BoolVar(&g.noColor, "no-color", g.noColor, "no colour (NO_COLOR is honoured too)")
-	cmd.Flags().BoolVar(&g.mouse, "mouse", g.mouse, "enable the mouse wheel")
 	return cmd
 }
 
