@@ -479,6 +479,3 @@ func withDesc(b key.Binding, d string) key.Binding {
 	b.SetHelp(b.Help().Key, d)
 	return b
 }
-
-
-

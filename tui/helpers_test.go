@@ -2,11 +2,11 @@ package tui
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"

@@ -142,4 +142,3 @@ func clipboardCopy(s string) (string, error) {
 	termenv.NewOutput(os.Stdout).Copy(s)
 	return "OSC 52", nil
 }
-

@@ -31,7 +31,6 @@ type Backend interface {
 	TraitKeys() []string
 }
 
-
 // Context is shared by the root model and every view.
 type Context struct {
 	Ctx       context.Context // cancelled when the program ends
@@ -132,4 +131,3 @@ func (l *Latest) Gen() uint64 { return l.gen }
 
 // Busy reports a request in flight.
 func (l *Latest) Busy() bool { return l.busy }
-

@@ -32,4 +32,3 @@ func TestLatestDropsStale(t *testing.T) {
 		t.Fatal("cancelled request accepted")
 	}
 }
-

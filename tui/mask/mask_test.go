@@ -4,13 +4,13 @@ import "testing"
 
 func TestEmail(t *testing.T) {
 	for in, want := range map[string]string{
-		"ann@example.com":       "a***@example.com",
-		"a@example.com":         "a***@example.com",
-		"Ünal.x@beispiel.de":    "Ü***@beispiel.de",
-		"weird@@x.org":          "w***@x.org",
-		"not-an-email":          "•••••",
-		"":                      "",
-		"@nolocal.com":          "•••••",
+		"ann@example.com":    "a***@example.com",
+		"a@example.com":      "a***@example.com",
+		"Ünal.x@beispiel.de": "Ü***@beispiel.de",
+		"weird@@x.org":       "w***@x.org",
+		"not-an-email":       "•••••",
+		"":                   "",
+		"@nolocal.com":       "•••••",
 	} {
 		if got := Email(in); got != want {
 			t.Errorf("Email(%q) = %q, want %q", in, got, want)
@@ -20,15 +20,15 @@ func TestEmail(t *testing.T) {
 
 func TestPhone(t *testing.T) {
 	for in, want := range map[string]string{
-		"+15555550100":     "+1•••••0100",
+		"+15555550100":      "+1•••••0100",
 		"+1 (555) 555-0100": "+1•••••0100",
-		"+442079460958":    "+44•••••0958",
-		"+353861234567":    "+353•••••4567",
-		"+79161234567":     "+7•••••4567",
-		"555-0100":         "•••••0100",
-		"0100":             "•••••",
-		"5555550100":       "•••••0100",
-		"":                 "",
+		"+442079460958":     "+44•••••0958",
+		"+353861234567":     "+353•••••4567",
+		"+79161234567":      "+7•••••4567",
+		"555-0100":          "•••••0100",
+		"0100":              "•••••",
+		"5555550100":        "•••••0100",
+		"":                  "",
 	} {
 		if got := Phone(in); got != want {
 			t.Errorf("Phone(%q) = %q, want %q", in, got, want)
