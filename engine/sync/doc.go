@@ -121,7 +121,7 @@
 // "sync-status/NAME"; Status reads it for `loupe sources list` and the
 // TUI's Sync tab. Besides it, a run with nothing new changes nothing.
 //
-// Quarantined records go to Engine.Quarantine when the store has it, else
-// to sync-quarantine.ndjson in the data dir. Messages the engine itself
-// rejects go to rejects.ndjson and are counted in Result.Quarantined too.
+// Quarantined records go to Engine.Quarantine (list them with
+// Engine.Quarantined). Messages the engine itself rejects go to
+// rejects.ndjson and are counted in Result.Quarantined too.
 package sync

@@ -4,15 +4,20 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/loupe-cdp/loupe/engine"
 )
 
 func TestFileSource(t *testing.T) {
-	st := newMemStore(t)
-	dir := filepath.Join(st.dir, "in")
+	eng := openEngine(t)
+	dir := filepath.Join(eng.Dir(), "in")
 	os.MkdirAll(dir, 0o700)
 	var nd strings.Builder
 	for i := 0; i < 2500; i++ { // more than one batch
@@ -26,19 +31,42 @@ func TestFileSource(t *testing.T) {
 	zw.Close()
 	os.WriteFile(filepath.Join(dir, "c.ndjson.gz"), gz.Bytes(), 0o600)
 	os.WriteFile(filepath.Join(dir, "d.json"), []byte("{\n  \"type\": \"identify\",\n  \"userId\": \"p1\", \"messageId\": \"pretty\"\n}\n"), 0o600)
-	writeSources(t, st.dir, `
+	writeSources(t, eng.Dir(), `
 sources:
   - name: files
     kind: file
     file: {path: in/*}
 `)
-	r := &Runner{Store: st}
+	r := &Runner{Store: eng}
 	res := mustRun(t, r)
 	if res.Error != nil || res.Fetched != 2505 || res.Ingested != 2504 || res.Quarantined != 1 {
 		t.Fatalf("%+v %v", res, res.Err())
 	}
 	if res.Cursor != "4 files" {
 		t.Errorf("cursor %q", res.Cursor)
+	}
+	if s := engineStats(t, eng); s.Events != 2504 || s.Rejected != 1 || s.Profiles != 8 {
+		t.Fatalf("stats %+v, want 2504 events of 8 users and 1 rejected", s)
+	}
+	if q := quarantined(t, eng, ""); len(q) != 0 { // the engine's reject is in rejects.ndjson
+		t.Errorf("quarantined %+v", q)
+	}
+	if rej, err := os.ReadFile(filepath.Join(eng.Dir(), engine.RejectsFile)); err != nil || strings.Count(string(rej), "\n") != 1 {
+		t.Errorf("rejects file %q %v", rej, err)
+	}
+	if evs := userEvents(t, eng, "user_id:p1"); len(evs) != 1 || evs[0].MessageID != "pretty" || evs[0].Type != "identify" {
+		t.Errorf("pretty-printed JSON object: %+v", evs)
+	}
+	for u := 0; u < 7; u++ { // track(i) belongs to u(i%7)
+		want := 0
+		for _, i := range append(seq(0, 2500), 5000, 5001, 6000) {
+			if i%7 == u {
+				want++
+			}
+		}
+		if n := len(userEvents(t, eng, fmt.Sprintf("user_id:u%d", u))); n != want {
+			t.Errorf("u%d: %d events, want %d", u, n, want)
+		}
 	}
 	res = mustRun(t, r)
 	if res.Fetched != 0 {
@@ -50,24 +78,90 @@ sources:
 	if res.Fetched != 3 || res.Ingested != 1 || res.Duplicates != 2 {
 		t.Fatalf("changed file: %+v", res)
 	}
-	// resume inside a file: pretend the crash came after 2000 records of a.ndjson
-	st2 := newMemStore(t)
-	st2.dir = st.dir
-	rd, err := openFile(Source{Name: "files", Kind: KindFile, File: &FileConfig{Path: "in/a.ndjson"}}, st.dir, nil)
-	if err != nil {
+	if s := engineStats(t, eng); s.Events != 2505 {
+		t.Fatalf("changed file: %d events, want 2505", s.Events)
+	}
+
+	// resume inside a file: a second data dir reading the same files, whose
+	// first run stops (context cancelled) after the first committed chunk,
+	// 2000 records of a.ndjson
+	eng2 := openEngine(t)
+	writeSources(t, eng2.Dir(), `
+sources:
+  - name: files
+    kind: file
+    file: {path: '`+filepath.Join(dir, "*")+`'}
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r2 := &Runner{Store: eng2, Progress: func(p Progress) {
+		if p.Pages == 1 && !p.Done {
+			cancel()
+		}
+	}}
+	out, err := r2.Run(ctx, nil)
+	if !errors.Is(err, context.Canceled) || len(out) != 1 || out[0].Ingested != 2000 || out[0].Err() == nil {
+		t.Fatalf("interrupted run: %+v %v", out, err)
+	}
+	var cp fileCheckpoint
+	if err := json.Unmarshal(checkpoint(t, eng2, "files"), &cp); err != nil {
 		t.Fatal(err)
 	}
-	p, _ := rd.next(context.Background())
-	rd.close()
-	if len(p.msgs) != 2000 {
-		t.Fatalf("first chunk %d", len(p.msgs))
+	if len(cp.Files) != 0 || cp.Current == nil || filepath.Base(cp.Current.Path) != "a.ndjson" || cp.Current.Records != 2000 {
+		t.Fatalf("checkpoint after the interruption: %+v", cp)
 	}
-	st2.IngestBatch(context.Background(), p.msgs, nil)
-	st2.checkpoints["files"] = p.checkpoint
-	res = mustRun(t, &Runner{Store: st2}, "files")
+	if s := engineStats(t, eng2); s.Events != 2000 {
+		t.Fatalf("interrupted run: %d events, want 2000", s.Events)
+	}
+	res = mustRun(t, &Runner{Store: eng2}, "files")
 	if res.Fetched != 506 || res.Ingested != 505 || res.Duplicates != 0 {
 		t.Fatalf("resume: %+v %v", res, res.Err())
 	}
+	if s := engineStats(t, eng2); s.Events != 2505 {
+		t.Fatalf("resume: %d events, want 2505", s.Events)
+	}
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// A run needs a store with Quarantine: without one it fails before it
+// reads or writes anything (there is no fallback file any more).
+func TestRunNeedsQuarantine(t *testing.T) {
+	eng := openEngine(t)
+	os.WriteFile(filepath.Join(eng.Dir(), "a.ndjson"), []byte(track(1)+"\n"), 0o600)
+	writeSources(t, eng.Dir(), "sources: [{name: files, kind: file, file: {path: a.ndjson}}]\n")
+	res := mustRun(t, &Runner{Store: noQuarantine{eng}})
+	if res.Error == nil || !strings.Contains(*res.Error, "Quarantine") || res.Fetched != 0 {
+		t.Fatalf("%+v", res)
+	}
+	if s := engineStats(t, eng); s.Events != 0 || checkpoint(t, eng, "files") != nil {
+		t.Fatalf("a refused run wrote: %+v", s)
+	}
+	if _, err := os.Stat(filepath.Join(eng.Dir(), "sync-quarantine.ndjson")); !os.IsNotExist(err) {
+		t.Errorf("fallback quarantine file: %v", err)
+	}
+	res = mustRun(t, &Runner{Store: eng})
+	if res.Error != nil || res.Ingested != 1 {
+		t.Fatalf("%+v %v", res, res.Err())
+	}
+}
+
+// noQuarantine is the real engine seen through CheckpointStore only, as
+// `loupe sources test` hands the runner a store that cannot quarantine.
+type noQuarantine struct{ eng *engine.Engine }
+
+func (n noQuarantine) Dir() string { return n.eng.Dir() }
+func (n noQuarantine) IngestBatch(ctx context.Context, msgs []engine.Message, cp *engine.Checkpoint) (engine.IngestStats, error) {
+	return n.eng.IngestBatch(ctx, msgs, cp)
+}
+func (n noQuarantine) Checkpoint(ctx context.Context, source string) ([]byte, error) {
+	return n.eng.Checkpoint(ctx, source)
 }
 
 func TestParseSources(t *testing.T) {

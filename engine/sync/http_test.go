@@ -31,7 +31,7 @@ func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func httpRunner(st *memStore, sl *sleeps) *Runner {
+func httpRunner(st Store, sl *sleeps) *Runner {
 	return &Runner{Store: st, BackoffBase: time.Millisecond, BackoffMax: 4 * time.Millisecond, Sleep: sl.sleep}
 }
 
@@ -149,23 +149,32 @@ func TestHTTPNextLinkAndFaults(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _ := pagedServer(t, tc.fault)
-			st := newMemStore(t)
-			writeSources(t, st.dir, httpSources(srv.URL+"/events?page=0", "      pagination: {mode: next_link}\n"))
+			eng := openEngine(t)
+			writeSources(t, eng.Dir(), httpSources(srv.URL+"/events?page=0", "      pagination: {mode: next_link}\n"))
 			sl := &sleeps{}
-			res := mustRun(t, httpRunner(st, sl))
+			res := mustRun(t, httpRunner(eng, sl))
 			if res.Error != nil || res.Fetched != 15 || res.Ingested != 15 {
 				t.Fatalf("%+v %v", res, res.Err())
 			}
 			if !strings.HasSuffix(res.Cursor, "page=4") {
 				t.Errorf("cursor %q", res.Cursor)
 			}
+			if s := engineStats(t, eng); s.Events != 15 || s.Profiles != 7 {
+				t.Fatalf("stats %+v, want 15 events of 7 users", s)
+			}
+			if cp := checkpoint(t, eng, "api"); !strings.Contains(string(cp), "page=4") {
+				t.Errorf("checkpoint %s", cp)
+			}
 			if tc.check != nil {
 				tc.check(t, sl)
 			}
 			// a second run re-reads only the last page
-			res = mustRun(t, httpRunner(st, sl))
+			res = mustRun(t, httpRunner(eng, sl))
 			if res.Fetched != 3 || res.Ingested != 0 || res.Duplicates != 3 {
 				t.Errorf("second run %+v", res)
+			}
+			if s := engineStats(t, eng); s.Events != 15 {
+				t.Errorf("second run: %d events", s.Events)
 			}
 		})
 	}
@@ -180,25 +189,34 @@ func TestHTTPRetriesExhausted(t *testing.T) {
 		}
 		return false
 	})
-	st := newMemStore(t)
-	writeSources(t, st.dir, httpSources(srv.URL+"/events?page=0", "      max_retries: 3\n      pagination: {mode: next_link}\n"))
-	res := mustRun(t, httpRunner(st, &sleeps{}))
+	eng := openEngine(t)
+	writeSources(t, eng.Dir(), httpSources(srv.URL+"/events?page=0", "      max_retries: 3\n      pagination: {mode: next_link}\n"))
+	res := mustRun(t, httpRunner(eng, &sleeps{}))
 	if res.Error == nil || !strings.Contains(*res.Error, "503") || res.Ingested != 3 {
 		t.Fatalf("%+v %v", res, res.Err())
 	}
 	if hits.Load() != 1+4 {
 		t.Errorf("hits %d, want 5", hits.Load())
 	}
-	if !strings.Contains(string(st.checkpoints["api"]), "page=1") {
-		t.Errorf("checkpoint %s", st.checkpoints["api"])
+	if cp := checkpoint(t, eng, "api"); !strings.Contains(string(cp), "page=1") {
+		t.Errorf("checkpoint %s", cp)
+	}
+	if s := engineStats(t, eng); s.Events != 3 {
+		t.Errorf("%d events, want the first page's 3", s.Events)
+	}
+	if ss, err := Status(context.Background(), eng, eng.Dir(), nil); err != nil || len(ss) != 1 || !strings.Contains(ss[0].LastError, "503") || ss[0].Rows != 3 {
+		t.Errorf("status %+v %v", ss, err)
 	}
 	// a 404 is not retried
 	srv2 := httptest.NewServer(http.NotFoundHandler())
 	defer srv2.Close()
-	writeSources(t, st.dir, httpSources(srv2.URL, ""))
-	res = mustRun(t, httpRunner(st, &sleeps{}))
+	writeSources(t, eng.Dir(), httpSources(srv2.URL, ""))
+	res = mustRun(t, httpRunner(eng, &sleeps{}))
 	if res.Error == nil || !strings.Contains(*res.Error, "404") {
 		t.Fatalf("%+v", res)
+	}
+	if s := engineStats(t, eng); s.Events != 3 {
+		t.Errorf("after the 404: %d events", s.Events)
 	}
 }
 
@@ -213,37 +231,50 @@ func TestHTTPMalformedPage(t *testing.T) {
 		}
 		return false
 	})
-	st := newMemStore(t)
-	writeSources(t, st.dir, httpSources(srv.URL+"/events?page=0", "      pagination: {mode: next_link}\n"))
-	res := mustRun(t, httpRunner(st, &sleeps{}))
+	eng := openEngine(t)
+	writeSources(t, eng.Dir(), httpSources(srv.URL+"/events?page=0", "      pagination: {mode: next_link}\n"))
+	res := mustRun(t, httpRunner(eng, &sleeps{}))
 	if res.Error == nil || !strings.Contains(*res.Error, "malformed page 3") {
 		t.Fatalf("%+v", res)
 	}
-	if res.Ingested != 6 || res.Quarantined != 1 || len(st.quarantine) != 1 {
-		t.Fatalf("%+v %d", res, len(st.quarantine))
+	qs := quarantined(t, eng, "")
+	if res.Ingested != 6 || res.Quarantined != 1 || len(qs) != 1 {
+		t.Fatalf("%+v %+v", res, qs)
 	}
-	q := st.quarantine[0]
-	if q.Source != "api" || !strings.Contains(q.Key, "page=2") || !strings.Contains(q.Reason, "malformed") {
-		t.Errorf("%+v", q)
+	q := qs[0]
+	if q.Source != "api" || !strings.Contains(q.Key, "page=2") || !strings.Contains(q.Reason, "malformed") || string(q.Data) != `{"data":[{"type":"track",` {
+		t.Errorf("%+v (data %q)", q, q.Data)
 	}
-	if !strings.Contains(string(st.checkpoints["api"]), "page=2") {
-		t.Errorf("checkpoint %s, want the last good position (page=2 next)", st.checkpoints["api"])
+	if cp := checkpoint(t, eng, "api"); !strings.Contains(string(cp), "page=2") {
+		t.Errorf("checkpoint %s, want the last good position (page=2 next)", cp)
+	}
+	if s := engineStats(t, eng); s.Events != 6 {
+		t.Fatalf("%d events, want the 2 good pages' 6", s.Events)
 	}
 	broken.Store(false)
-	res = mustRun(t, httpRunner(st, &sleeps{}))
+	res = mustRun(t, httpRunner(eng, &sleeps{}))
 	if res.Error != nil || res.Ingested != 9 || res.Duplicates != 0 {
 		t.Fatalf("resume: %+v %v", res, res.Err())
+	}
+	if s := engineStats(t, eng); s.Events != 15 {
+		t.Fatalf("resume: %d events, want 15", s.Events)
+	}
+	if qs := quarantined(t, eng, "api"); len(qs) != 1 {
+		t.Errorf("resume quarantined again: %+v", qs)
 	}
 	// NDJSON with a bad line is a malformed page too
 	srv3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s\n%s\n", track(1), `{"type":`)
 	}))
 	defer srv3.Close()
-	st2 := newMemStore(t)
-	writeSources(t, st2.dir, httpSources(srv3.URL, ""))
-	res = mustRun(t, httpRunner(st2, &sleeps{}))
-	if res.Error == nil || res.Ingested != 0 || len(st2.quarantine) != 1 {
-		t.Fatalf("ndjson: %+v", res)
+	eng2 := openEngine(t)
+	writeSources(t, eng2.Dir(), httpSources(srv3.URL, ""))
+	res = mustRun(t, httpRunner(eng2, &sleeps{}))
+	if qs := quarantined(t, eng2, "api"); res.Error == nil || res.Ingested != 0 || len(qs) != 1 || !strings.Contains(qs[0].Reason, "malformed") {
+		t.Fatalf("ndjson: %+v %+v", res, qs)
+	}
+	if s := engineStats(t, eng2); s.Events != 0 || checkpoint(t, eng2, "api") != nil {
+		t.Fatalf("ndjson: a malformed first page committed something: %+v", s)
 	}
 }
 
@@ -260,8 +291,8 @@ func TestHTTPCursorAndSince(t *testing.T) {
 			c, c, c, c+1, c+1, c+2)
 	}))
 	defer srv.Close()
-	st := newMemStore(t)
-	writeSources(t, st.dir, httpSources(srv.URL, `      data_field: items
+	eng := openEngine(t)
+	writeSources(t, eng.Dir(), httpSources(srv.URL, `      data_field: items
       pagination: {mode: cursor, cursor_field: meta.cursor, cursor_param: after}
     mapping:
       user_id: id
@@ -269,9 +300,18 @@ func TestHTTPCursorAndSince(t *testing.T) {
       traits: {email: who.email}
       message_id: id
 `))
-	res := mustRun(t, httpRunner(st, &sleeps{}))
+	res := mustRun(t, httpRunner(eng, &sleeps{}))
 	if res.Error != nil || res.Fetched != 6 || res.Ingested != 6 || res.Cursor != "6" {
 		t.Fatalf("%+v %v", res, res.Err())
+	}
+	if s := engineStats(t, eng); s.Events != 6 {
+		t.Fatalf("%d events, want 6", s.Events)
+	}
+	if cp := checkpoint(t, eng, "api"); !strings.Contains(string(cp), `"6"`) {
+		t.Errorf("checkpoint %s", cp)
+	}
+	if p, err := eng.Profile(context.Background(), "user_id:2"); err != nil || p.Traits["email"].Value != "a2@x.io" || p.EventCount != 1 {
+		t.Errorf("mapped record: %+v %v", p, err)
 	}
 	// since: NDJSON, records with timestamp >= since
 	all := []string{}
@@ -295,10 +335,16 @@ func TestHTTPCursorAndSince(t *testing.T) {
 		}
 	}))
 	defer srv2.Close()
-	st2 := newMemStore(t)
-	writeSources(t, st2.dir, httpSources(srv2.URL, "      pagination: {mode: since, since_field: timestamp}\n"))
-	res = mustRun(t, httpRunner(st2, &sleeps{}))
+	eng2 := openEngine(t)
+	writeSources(t, eng2.Dir(), httpSources(srv2.URL, "      pagination: {mode: since, since_field: timestamp}\n"))
+	res = mustRun(t, httpRunner(eng2, &sleeps{}))
 	if res.Error != nil || res.Ingested != 7 || res.Cursor != "2026-01-01T00:00:06Z" {
 		t.Fatalf("since: %+v %v (sinces %q)", res, res.Err(), sinces)
+	}
+	if s := engineStats(t, eng2); s.Events != 7 {
+		t.Fatalf("since: %d events, want 7", s.Events)
+	}
+	if cp := checkpoint(t, eng2, "api"); !strings.Contains(string(cp), "2026-01-01T00:00:06Z") {
+		t.Errorf("since: checkpoint %s", cp)
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,42 +19,32 @@ const (
 )
 
 // Store is what a sync needs of the engine; *engine.Engine satisfies it.
-// A Store that is also a Quarantiner keeps quarantined records; otherwise
-// they are appended to QuarantineFile in the data dir.
+// Records that do not fit a source's mapping and malformed pages go to
+// Quarantine (see Engine.Quarantined); there is no other place for them.
 type Store interface {
+	CheckpointStore
+	Quarantine(ctx context.Context, source, key, reason string, data []byte) error
+}
+
+// CheckpointStore is Store without Quarantine. Runner.Store has this type
+// so that `loupe sources test`, which writes nothing, can hand Runner.Test
+// a stand-in that only knows the data dir; a run (Run, RunSource, Watch)
+// needs a full Store and fails at once without one.
+type CheckpointStore interface {
 	Dir() string
 	IngestBatch(ctx context.Context, msgs []engine.Message, cp *engine.Checkpoint) (engine.IngestStats, error)
 	Checkpoint(ctx context.Context, source string) ([]byte, error)
 }
 
-// Quarantiner stores records that do not fit a source's mapping.
-type Quarantiner interface {
-	Quarantine(ctx context.Context, source, key, reason string, data []byte) error
-}
+var _ Store = (*engine.Engine)(nil)
 
-// QuarantineFile is the fallback quarantine (NDJSON) in the data dir.
-const QuarantineFile = "sync-quarantine.ndjson"
-
-func (r *Runner) quarantine(ctx context.Context, source, key, reason string, data []byte) error {
-	if q, ok := r.Store.(Quarantiner); ok {
-		return q.Quarantine(ctx, source, key, reason, data)
+// store returns r.Store as a full Store.
+func (r *Runner) store() (Store, error) {
+	st, ok := r.Store.(Store)
+	if !ok {
+		return nil, fmt.Errorf("sync needs a store that keeps quarantined records: %T has no Quarantine method", r.Store)
 	}
-	rec := map[string]any{"time": r.now().UTC(), "source": source, "key": key, "reason": reason}
-	if json.Valid(data) {
-		rec["data"] = json.RawMessage(data)
-	} else {
-		rec["text"] = string(data)
-	}
-	line, _ := json.Marshal(rec)
-	f, err := os.OpenFile(filepath.Join(r.Store.Dir(), QuarantineFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return st, nil
 }
 
 // Result is what one run of one source did. Its JSON is the line `loupe
@@ -94,7 +82,9 @@ type Progress struct {
 // Runner runs sources against a Store. The zero value of every field but
 // Store is usable.
 type Runner struct {
-	Store Store
+	// Store is the engine synced into: a full Store (*engine.Engine) for
+	// Run, RunSource and Watch; Test only resolves paths against its Dir.
+	Store CheckpointStore
 	// Progress, if set, is called from the running goroutine.
 	Progress func(Progress)
 	// LookupEnv expands ${ENV} (default os.LookupEnv).
@@ -261,11 +251,15 @@ func (r *Runner) RunSource(ctx context.Context, s Source) Result {
 		}
 	}
 	err := func() error {
+		st, err := r.store()
+		if err != nil {
+			return err
+		}
 		rs, err := s.resolved(r.LookupEnv)
 		if err != nil {
 			return err
 		}
-		cp, err := r.Store.Checkpoint(ctx, s.Name)
+		cp, err := st.Checkpoint(ctx, s.Name)
 		if err != nil {
 			return fmt.Errorf("read checkpoint: %w", err)
 		}
@@ -286,7 +280,7 @@ func (r *Runner) RunSource(ctx context.Context, s Source) Result {
 			}
 			res.Fetched += int64(p.fetched)
 			for _, b := range p.bad {
-				if err := r.quarantine(ctx, s.Name, b.key, b.reason, b.data); err != nil {
+				if err := st.Quarantine(ctx, s.Name, b.key, b.reason, b.data); err != nil {
 					return fmt.Errorf("quarantine %s: %w", b.key, err)
 				}
 				res.Quarantined++
@@ -303,13 +297,13 @@ func (r *Runner) RunSource(ctx context.Context, s Source) Result {
 				if len(b) == 0 && ecp == nil {
 					continue
 				}
-				st, err := r.Store.IngestBatch(ctx, b, ecp)
+				is, err := st.IngestBatch(ctx, b, ecp)
 				if err != nil {
 					return fmt.Errorf("ingest: %w", err)
 				}
-				res.Ingested += st.Ingested
-				res.Duplicates += st.Duplicates
-				res.Quarantined += st.Rejected
+				res.Ingested += is.Ingested
+				res.Duplicates += is.Duplicates
+				res.Quarantined += is.Rejected
 			}
 			if p.cursor != "" {
 				res.Cursor = p.cursor
