@@ -209,6 +209,9 @@ func (d dirOnly) IngestBatch(ctx context.Context, msgs []engine.Message, cp *eng
 	return engine.IngestStats{}, errors.New("sources test writes nothing")
 }
 func (d dirOnly) Checkpoint(ctx context.Context, source string) ([]byte, error) { return nil, nil }
+func (d dirOnly) Quarantine(ctx context.Context, source, key, reason string, data []byte) error {
+	return errors.New("sources test writes nothing")
+}
 
 func printSources(w io.Writer, ss []lsync.SourceStatus) {
 	if len(ss) == 0 {

@@ -130,40 +130,6 @@ func seq(from, to int) []int {
 	return out
 }
 
-// A run needs a store with Quarantine: without one it fails before it
-// reads or writes anything (there is no fallback file any more).
-func TestRunNeedsQuarantine(t *testing.T) {
-	eng := openEngine(t)
-	os.WriteFile(filepath.Join(eng.Dir(), "a.ndjson"), []byte(track(1)+"\n"), 0o600)
-	writeSources(t, eng.Dir(), "sources: [{name: files, kind: file, file: {path: a.ndjson}}]\n")
-	res := mustRun(t, &Runner{Store: noQuarantine{eng}})
-	if res.Error == nil || !strings.Contains(*res.Error, "Quarantine") || res.Fetched != 0 {
-		t.Fatalf("%+v", res)
-	}
-	if s := engineStats(t, eng); s.Events != 0 || checkpoint(t, eng, "files") != nil {
-		t.Fatalf("a refused run wrote: %+v", s)
-	}
-	if _, err := os.Stat(filepath.Join(eng.Dir(), "sync-quarantine.ndjson")); !os.IsNotExist(err) {
-		t.Errorf("fallback quarantine file: %v", err)
-	}
-	res = mustRun(t, &Runner{Store: eng})
-	if res.Error != nil || res.Ingested != 1 {
-		t.Fatalf("%+v %v", res, res.Err())
-	}
-}
-
-// noQuarantine is the real engine seen through CheckpointStore only, as
-// `loupe sources test` hands the runner a store that cannot quarantine.
-type noQuarantine struct{ eng *engine.Engine }
-
-func (n noQuarantine) Dir() string { return n.eng.Dir() }
-func (n noQuarantine) IngestBatch(ctx context.Context, msgs []engine.Message, cp *engine.Checkpoint) (engine.IngestStats, error) {
-	return n.eng.IngestBatch(ctx, msgs, cp)
-}
-func (n noQuarantine) Checkpoint(ctx context.Context, source string) ([]byte, error) {
-	return n.eng.Checkpoint(ctx, source)
-}
-
 func TestParseSources(t *testing.T) {
 	data, err := os.ReadFile("testdata/sources.example.yaml")
 	if err != nil {

@@ -22,30 +22,13 @@ const (
 // Records that do not fit a source's mapping and malformed pages go to
 // Quarantine (see Engine.Quarantined); there is no other place for them.
 type Store interface {
-	CheckpointStore
-	Quarantine(ctx context.Context, source, key, reason string, data []byte) error
-}
-
-// CheckpointStore is Store without Quarantine. Runner.Store has this type
-// so that `loupe sources test`, which writes nothing, can hand Runner.Test
-// a stand-in that only knows the data dir; a run (Run, RunSource, Watch)
-// needs a full Store and fails at once without one.
-type CheckpointStore interface {
 	Dir() string
 	IngestBatch(ctx context.Context, msgs []engine.Message, cp *engine.Checkpoint) (engine.IngestStats, error)
 	Checkpoint(ctx context.Context, source string) ([]byte, error)
+	Quarantine(ctx context.Context, source, key, reason string, data []byte) error
 }
 
 var _ Store = (*engine.Engine)(nil)
-
-// store returns r.Store as a full Store.
-func (r *Runner) store() (Store, error) {
-	st, ok := r.Store.(Store)
-	if !ok {
-		return nil, fmt.Errorf("sync needs a store that keeps quarantined records: %T has no Quarantine method", r.Store)
-	}
-	return st, nil
-}
 
 // Result is what one run of one source did. Its JSON is the line `loupe
 // sync --json` prints. Quarantined counts records that did not fit the
@@ -84,7 +67,7 @@ type Progress struct {
 type Runner struct {
 	// Store is the engine synced into: a full Store (*engine.Engine) for
 	// Run, RunSource and Watch; Test only resolves paths against its Dir.
-	Store CheckpointStore
+	Store Store
 	// Progress, if set, is called from the running goroutine.
 	Progress func(Progress)
 	// LookupEnv expands ${ENV} (default os.LookupEnv).
@@ -251,10 +234,7 @@ func (r *Runner) RunSource(ctx context.Context, s Source) Result {
 		}
 	}
 	err := func() error {
-		st, err := r.store()
-		if err != nil {
-			return err
-		}
+		st := r.Store
 		rs, err := s.resolved(r.LookupEnv)
 		if err != nil {
 			return err
