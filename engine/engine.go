@@ -57,6 +57,10 @@ type Engine struct {
 	dirtySeqs []string
 
 	rejectsMu sync.Mutex
+
+	// snapshotState is the in-memory rules snapshot (snapshot.go), built
+	// on first use and kept current after writes.
+	snapshotState *snapState
 }
 
 // RejectsFile is the name, in the data dir, of the NDJSON file that
@@ -92,6 +96,8 @@ func Open(dir string, opts Options) (*Engine, error) {
 		log:      opts.Logger,
 		idents:   make(map[string]uint64),
 		profiles: make(map[uint64]*profileRec),
+
+		snapshotState: &snapState{pending: map[uint64]struct{}{}},
 	}
 	if e.now == nil {
 		e.now = time.Now

@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"weak"
 
 	"github.com/loupe-cdp/loupe/engine/identity"
 	"github.com/loupe-cdp/loupe/rules"
@@ -66,25 +65,9 @@ type snapState struct {
 	previewCancel context.CancelFunc
 }
 
-// snapStates holds each open Engine's snapshot. (A field on Engine would
-// do; engine.go belongs to the engine core, so the state lives here, keyed
-// weakly so a closed and collected Engine takes its snapshot with it.)
-var snapStates sync.Map // weak.Pointer[Engine] -> *snapState
+// snap returns the engine's snapshot state.
+func (e *Engine) snap() *snapState { return e.snapshotState }
 
-func (e *Engine) snap() *snapState {
-	k := weak.Make(e)
-	if v, ok := snapStates.Load(k); ok {
-		return v.(*snapState)
-	}
-	v, loaded := snapStates.LoadOrStore(k, &snapState{pending: map[uint64]struct{}{}})
-	if !loaded {
-		runtime.AddCleanup(e, func(k weak.Pointer[Engine]) { snapStates.Delete(k) }, k)
-	}
-	return v.(*snapState)
-}
-
-// snapshotNoteUnit is called by the writer (under writeMu) once a unit's
-// commit has been issued.
 func (e *Engine) snapshotNoteUnit(u *unit) {
 	pids := make([]uint64, 0, len(u.dirty)+4)
 	for pid := range u.dirty {

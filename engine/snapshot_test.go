@@ -326,3 +326,22 @@ func TestTraitFrequencyAndKeys(t *testing.T) {
 		t.Fatalf("traits: %v, %d infos for %d keys", err, len(infos), len(keys))
 	}
 }
+
+func TestSnapshotFollowsUnmerge(t *testing.T) {
+	e := openTest(t)
+	ingestString(t, e, `{"type":"identify","messageId":"1","userId":"u1","anonymousId":"kiosk","traits":{"plan":"pro"}}
+{"type":"identify","messageId":"2","anonymousId":"kiosk","traits":{"email":"two@example.com"}}
+`)
+	ctx := context.Background()
+	ix, err := e.ProfileIndex(ctx, ProfileQuery{Sort: SortEvents})
+	if err != nil || ix.Len() != 1 {
+		t.Fatalf("before: %v %d", err, ix.Len())
+	}
+	if _, err := e.Unmerge(ctx, "email:two@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	ix, err = e.ProfileIndex(ctx, ProfileQuery{Sort: SortEvents})
+	if err != nil || ix.Len() != 2 {
+		t.Fatalf("after unmerge the snapshot lists %d profiles (%v), want 2", ix.Len(), err)
+	}
+}

@@ -302,6 +302,11 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 		return UnmergeResult{}, fmt.Errorf("unmerge %s: %w", x, err)
 	}
 	e.dirtySeqs = e.dirtySeqs[:0]
+	for _, id := range res.Profiles {
+		if pid, ok := parsePID(id); ok {
+			e.snapshotTouch(pid)
+		}
+	}
 	if err := e.auditHook(ctx, "unmerge", res.From, fmt.Sprintf("detached %s type; profiles now %s", x.Type, strings.Join(res.Profiles, ", "))); err != nil {
 		return res, err
 	}
