@@ -45,12 +45,12 @@ type erasure struct {
 	pid      uint64
 	members  []uint64
 	prof     *profileRec
-	del      [][]byte          // keys to delete (besides events and message keys)
-	events   [][]byte          // event keys
-	msgs     [][]byte          // message index keys of those events
-	set      []kv              // keys to rewrite (consent stubs, scrubbed records)
-	ids      []identity.ID     // the subject's identifiers (normalised)
-	needles  [][]byte          // lower-cased identifier values to scrub from files
+	del      [][]byte      // keys to delete (besides events and message keys)
+	events   [][]byte      // event keys
+	msgs     [][]byte      // message index keys of those events
+	set      []kv          // keys to rewrite (consent stubs, scrubbed records)
+	ids      []identity.ID // the subject's identifiers (normalised)
+	needles  [][]byte      // lower-cased identifier values to scrub from files
 	counts   map[string]int64
 	identsBy map[string]int64 // identifiers per type, for the counters
 }
