@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,9 +12,9 @@ import (
 	"github.com/loupe-cdp/loupe/engine/segment"
 )
 
-// profileRec is the stored form of a profile (value of 'p' pid). Field names
-// are short because a million of these are read to build the rules
-// snapshot. Times are Unix nanoseconds.
+// profileRec is a profile as the engine holds it; record_codec.go has its
+// stored form (value of 'p' pid). Times are Unix nanoseconds. The JSON tags
+// read records of the first, JSON, layout.
 type profileRec struct {
 	PID     uint64               `json:"-"`
 	Merged  []uint64             `json:"m,omitempty"`
@@ -63,16 +62,6 @@ type eventRec struct {
 	// the summed properties' values aligned with R (0 where absent).
 	R  []int64              `json:"r,omitempty"`
 	RV map[string][]float64 `json:"rv,omitempty"`
-}
-
-func encodeProfile(p *profileRec) ([]byte, error) { return json.Marshal(p) }
-
-func decodeProfile(pid uint64, b []byte) (*profileRec, error) {
-	p := &profileRec{PID: pid}
-	if err := json.Unmarshal(b, p); err != nil {
-		return nil, fmt.Errorf("decode profile %s: %w", pidString(pid), err)
-	}
-	return p, nil
 }
 
 // pidString is the text form of a profile id.
