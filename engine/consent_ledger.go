@@ -228,6 +228,9 @@ func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event) error {
 		if st == "" {
 			continue
 		}
+		if s.ChangeOnly && s.Source == "banner" {
+			s.Evidence = fmt.Sprintf("%s=%t", s.Evidence, s.Granted)
+		}
 		r := &consent.Record{
 			Purpose: s.Purpose, Status: st, LegalBasis: s.LegalBasis, Jurisdiction: s.Jurisdiction,
 			Source: s.Source, Policy: s.Policy, Evidence: s.Evidence, IPHash: ipHash, MessageID: ev.MessageID,
@@ -278,7 +281,7 @@ func eventSignals(cfg *consent.Config, ev *segment.Event) []consent.Signal {
 		byPurpose := map[string]int{}
 		for _, cat := range cats {
 			for _, p := range cfg.CategoryPurposes(cat) {
-				ev := fmt.Sprintf("categoryPreferences.%s=%t", cat, prefs[cat])
+				ev := "categoryPreferences." + cat // "=true/false" is added when recorded
 				if i, ok := byPurpose[p]; ok {
 					// Two categories for one purpose: a refusal wins.
 					if !prefs[cat] {
