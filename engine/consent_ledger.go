@@ -97,7 +97,11 @@ func (c *compliance) pidState(e *Engine, pid uint64) (*pidConsent, error) {
 		return pc, nil
 	}
 	pc := &pidConsent{cur: map[string]consent.Current{}}
-	err := e.db.View(func(t *store.Txn) error {
+	view := e.db.View
+	if c.readTxn != nil {
+		view = func(fn func(*store.Txn) error) error { return fn(c.readTxn) }
+	}
+	err := view(func(t *store.Txn) error {
 		if err := t.Iterate(store.ConsentPrefix(pid), store.IterOptions{}, func(_, v []byte) error {
 			s, err := consent.Decode(v)
 			if err != nil || s.Record == nil {
@@ -204,6 +208,12 @@ func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event) error {
 	c, err := e.compl()
 	if err != nil {
 		return err
+	}
+	c.readTxn = u.snap
+	defer func() { c.readTxn = nil }()
+	if _, ok := c.pids[pid]; !ok && pid > u.freshFrom {
+		// Created by this ingest: no trail in the store to read.
+		c.pids[pid] = &pidConsent{cur: map[string]consent.Current{}}
 	}
 	sigs := eventSignals(&c.cfg, ev)
 	if len(sigs) == 0 {

@@ -43,6 +43,12 @@ type compliance struct {
 	headLoaded bool
 	global     consent.Head
 	pids       map[uint64]*pidConsent
+	// readTxn, set by the ingest hook for the length of one call, is the
+	// writer's read snapshot. Opening a fresh transaction instead would wait
+	// for the writer's in-flight commit and stall the ingest pipeline; the
+	// snapshot is enough because every pid written since it was taken is in
+	// pids.
+	readTxn *store.Txn
 
 	recPIDs consentPIDs // pids holding records, for the rules snapshot
 

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"github.com/cespare/xxhash/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -504,5 +505,30 @@ func TestProfileIndexLastSeen(t *testing.T) {
 		if rows[i].LastSeen.After(rows[i-1].LastSeen) {
 			t.Fatalf("not newest first at %d: %v after %v", i, rows[i].LastSeen, rows[i-1].LastSeen)
 		}
+	}
+}
+
+// A hash collision in the identity cache must never attach an event to the
+// wrong profile: the owner a hash points at is checked against the
+// profile's identifiers and the store answers when they disagree.
+func TestIdentityCacheCollisionIsHarmless(t *testing.T) {
+	e := openTest(t)
+	ingestString(t, e, `{"type":"identify","messageId":"1","userId":"u1"}
+{"type":"identify","messageId":"2","userId":"u2"}
+`)
+	u2 := mustProfile(t, e, "user_id:u2")
+	// Make u2's hash point at u1's profile, as a colliding identifier would.
+	u1 := mustProfile(t, e, "user_id:u1")
+	pid1, _ := parsePID(u1.ID)
+	e.writeMu.Lock()
+	e.idents[xxhash.Sum64(store.IdentKey("user_id", "u2"))] = pid1
+	e.writeMu.Unlock()
+	ingestString(t, e, `{"type":"track","messageId":"3","userId":"u2","event":"Ping"}
+`)
+	if got := mustProfile(t, e, "user_id:u2"); got.ID != u2.ID || got.EventCount != 2 {
+		t.Fatalf("u2's event went astray: %s with %d events", got.ID, got.EventCount)
+	}
+	if got := mustProfile(t, e, "user_id:u1"); got.EventCount != 1 {
+		t.Fatalf("u1 received an event: %d", got.EventCount)
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"github.com/cespare/xxhash/v2"
 	"strings"
 	"sync"
 	"time"
@@ -25,11 +26,22 @@ type writer struct {
 	stats IngestStats
 	unit  *unit
 
-	msgs      map[string]struct{} // messageIds written since the snapshot
-	persisted map[uint64]int64    // last-seen value of each cached profile as stored
-	hasEvents bool                // the store held events when the snapshot was taken
-	units     int
-	onReject  func(source string, line int, reason string)
+	msgs map[string]struct{} // messageIds written since the snapshot
+	// seen holds a 64-bit hash of every messageId this writer wrote. A
+	// miss proves the id is new to this run, so a store that held no events
+	// before the run never has to be asked; a hit is confirmed exactly
+	// (msgs, then the store), so a hash collision costs a lookup, never an
+	// event.
+	seen map[uint64]struct{}
+	// pendingIdents holds the exact owners written since the snapshot was
+	// taken, for the rare lookups the hash map cannot answer (collisions).
+	pendingIdents map[string]uint64
+	keyBuf        []byte
+	persisted     map[uint64]int64 // last-seen value of each cached profile as stored
+	hasEvents     bool             // the store held events when the snapshot was taken
+	freshFrom     uint64           // nextPID when the writer started
+	units         int
+	onReject      func(source string, line int, reason string)
 
 	inflight sync.WaitGroup
 	errMu    sync.Mutex
@@ -47,6 +59,12 @@ type unit struct {
 	checkpoint *Checkpoint
 	noSplit    bool // IngestBatch: one transaction whatever its size
 	delta      counters
+	// snap is the writer's read snapshot, for hooks that read the store
+	// while the unit is built.
+	snap *store.Txn
+	// freshFrom: profiles with a larger pid were created by this writer,
+	// so the store holds nothing else of theirs.
+	freshFrom uint64
 }
 
 type kv struct{ k, v []byte }
@@ -74,8 +92,16 @@ func (u *unit) del(k []byte)    { u.dels = append(u.dels, k) }
 var deletedProfile = &profileRec{}
 
 func (e *Engine) newWriter() (*writer, error) {
-	w := &writer{e: e, unit: newUnit()}
+	w := &writer{e: e, unit: newUnit(), seen: make(map[uint64]struct{})}
 	w.openSnapshot()
+	// Whether the store held events is decided once: the writer's own
+	// writes are covered by seen and msgs.
+	w.snap.Iterate([]byte{store.PrefixMessage}, store.IterOptions{KeysOnly: true}, func(_, _ []byte) error {
+		w.hasEvents = true
+		return store.ErrStop
+	})
+	w.freshFrom = e.nextPID
+	w.unit.snap, w.unit.freshFrom = w.snap, w.freshFrom
 	return w, nil
 }
 
@@ -84,11 +110,10 @@ func (w *writer) openSnapshot() {
 	w.msgs = make(map[string]struct{})
 	w.persisted = make(map[uint64]int64)
 	w.e.profiles = make(map[uint64]*profileRec)
-	w.hasEvents = false
-	w.snap.Iterate([]byte{store.PrefixMessage}, store.IterOptions{KeysOnly: true}, func(_, _ []byte) error {
-		w.hasEvents = true
-		return store.ErrStop
-	})
+	w.pendingIdents = make(map[string]uint64)
+	if w.unit != nil {
+		w.unit.snap = w.snap
+	}
 }
 
 func (w *writer) close() {
@@ -109,22 +134,57 @@ func (w *writer) wait() error {
 
 // OwnerOf implements identity.Owner.
 func (w *writer) OwnerOf(id identity.ID) uint64 {
-	key := string(store.IdentKey(id.Type, id.Value))
-	if pid, ok := w.e.idents[key]; ok {
-		return pid
+	w.keyBuf = store.AppendIdentKey(w.keyBuf[:0], id.Type, id.Value)
+	h := xxhash.Sum64(w.keyBuf)
+	if pid, ok := w.e.idents[h]; ok {
+		if pid == 0 || w.owns(pid, id) {
+			return pid
+		}
+		// A different identifier with the same hash: ask the store.
+		return w.storedOwner()
 	}
 	if w.e.complete {
 		return 0
 	}
-	v, err := w.snap.Get(append([]byte{store.PrefixIdentity}, key...))
+	pid := w.storedOwner()
+	w.e.idents[h] = pid
+	return pid
+}
+
+// owns reports whether profile pid holds id (false if it cannot be read).
+func (w *writer) owns(pid uint64, id identity.ID) bool {
+	p, err := w.profile(pid)
+	if err != nil || p == nil {
+		return false
+	}
+	for i := range p.IDs {
+		if p.IDs[i].T == id.Type && p.IDs[i].V == id.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// storedOwner reads the owner of the identifier in keyBuf from the
+// snapshot, or from the unit's pending writes when it was attached since.
+func (w *writer) storedOwner() uint64 {
+	if pid, ok := w.pendingIdents[string(w.keyBuf)]; ok {
+		return pid
+	}
+	v, err := w.snap.Get(append([]byte{store.PrefixIdentity}, w.keyBuf...))
 	if err != nil || len(v) != 8 {
-		// Remember the miss too: a negative entry is the pid 0.
-		w.e.idents[key] = 0
 		return 0
 	}
-	pid := store.Uint64(v, 0)
-	w.e.idents[key] = pid
-	return pid
+	return store.Uint64(v, 0)
+}
+
+// setOwner records that pid owns the encoded identifier key.
+func (w *writer) setOwner(key []byte, pid uint64) {
+	w.e.idents[xxhash.Sum64(key)] = pid
+	if w.pendingIdents != nil {
+		w.pendingIdents[string(key)] = pid
+	}
+	w.unit.set(append([]byte{store.PrefixIdentity}, key...), putUint64(pid))
 }
 
 // CountOf implements identity.Owner.
@@ -215,17 +275,13 @@ func (w *writer) add(d *decoded, source string) error {
 		w.reject(source, d.line, d.data, fmt.Sprintf("field \"timestamp\": %s is out of range", ev.Timestamp.Format(time.RFC3339)))
 		return nil
 	}
-	if _, dup := w.msgs[ev.MessageID]; dup {
+	dup, err := w.duplicate(ev.MessageID)
+	if err != nil {
+		return err
+	}
+	if dup {
 		w.stats.Duplicates++
 		return nil
-	}
-	if w.hasEvents {
-		if ok, err := w.snap.Has(store.MessageKey(ev.MessageID)); err != nil {
-			return err
-		} else if ok {
-			w.stats.Duplicates++
-			return nil
-		}
 	}
 	ids, blocked := w.e.identifiers(ev)
 	w.unit.delta.Blocked += int64(len(blocked))
@@ -236,10 +292,31 @@ func (w *writer) add(d *decoded, source string) error {
 	if w.e.isSuppressed(ids) {
 		w.stats.Suppressed++
 		w.unit.delta.Suppressed++
-		w.msgs[ev.MessageID] = struct{}{}
+		w.remember(ev.MessageID)
 		return nil
 	}
 	return w.apply(ev, ids, blocked)
+}
+
+// duplicate reports whether a messageId was ingested before.
+func (w *writer) duplicate(id string) (bool, error) {
+	h := xxhash.Sum64String(id)
+	_, inRun := w.seen[h]
+	if inRun {
+		if _, ok := w.msgs[id]; ok {
+			return true, nil
+		}
+	}
+	if !inRun && !w.hasEvents {
+		return false, nil
+	}
+	return w.snap.Has(store.MessageKey(id))
+}
+
+// remember marks a messageId as written by this writer.
+func (w *writer) remember(id string) {
+	w.msgs[id] = struct{}{}
+	w.seen[xxhash.Sum64String(id)] = struct{}{}
 }
 
 func joinIDs(ids []identity.ID) string {
@@ -317,9 +394,7 @@ func (w *writer) apply(ev *segment.Event, ids, blocked []identity.ID) error {
 	}
 	for i, id := range dec.Kept {
 		if owners[i] == 0 {
-			key := store.IdentKey(id.Type, id.Value)
-			e.idents[string(key)] = target.PID
-			w.unit.set(append([]byte{store.PrefixIdentity}, key...), putUint64(target.PID))
+			w.setOwner(store.IdentKey(id.Type, id.Value), target.PID)
 			w.unit.delta.Idents[id.Type]++
 		}
 	}
@@ -338,7 +413,7 @@ func (w *writer) apply(ev *segment.Event, ids, blocked []identity.ID) error {
 	loc = store.AppendTime(loc, t)
 	loc = store.AppendUint64(loc, seq)
 	w.unit.set(store.MessageKey(ev.MessageID), loc)
-	w.msgs[ev.MessageID] = struct{}{}
+	w.remember(ev.MessageID)
 	if err := e.onEvent(w.unit, target.PID, ev); err != nil {
 		return err
 	}
@@ -361,9 +436,7 @@ func (w *writer) merge(target *profileRec, otherPID uint64) error {
 	e := w.e
 	target.absorb(other, &e.cfg.Profiles)
 	for _, id := range other.IDs {
-		key := store.IdentKey(id.T, id.V)
-		e.idents[string(key)] = target.PID
-		w.unit.set(append([]byte{store.PrefixIdentity}, key...), putUint64(target.PID))
+		w.setOwner(store.IdentKey(id.T, id.V), target.PID)
 	}
 	w.unit.set(store.PIDKey(store.PrefixMerged, other.PID), putUint64(target.PID))
 	for _, m := range other.Merged {
@@ -464,6 +537,7 @@ func (w *writer) flush(final bool) error {
 	}
 	u := w.unit
 	w.unit = newUnit()
+	w.unit.snap, w.unit.freshFrom = w.snap, w.freshFrom
 	e := w.e
 	if err := e.appendRejects(u.rejects); err != nil {
 		return err

@@ -122,10 +122,14 @@ func MessageKey(messageID string) []byte {
 
 // IdentKey encodes an identifier (type, value) for use inside keys.
 func IdentKey(typ, value string) []byte {
+	return AppendIdentKey(make([]byte, 0, 1+len(typ)+len(value)), typ, value)
+}
+
+// AppendIdentKey appends the IdentKey encoding of (typ, value) to b.
+func AppendIdentKey(b []byte, typ, value string) []byte {
 	if len(typ) > math.MaxUint8 {
 		typ = typ[:math.MaxUint8]
 	}
-	b := make([]byte, 0, 1+len(typ)+len(value))
 	b = append(b, byte(len(typ)))
 	b = append(b, typ...)
 	return append(b, value...)
