@@ -20,6 +20,7 @@ const ConfigFile = "loupe.yaml"
 type Config struct {
 	Identity identity.Rules `yaml:"identity"`
 	Profiles ProfileConfig  `yaml:"profiles"`
+	Consent  ConsentConfig  `yaml:"consent"`
 	TUI      TUIConfig      `yaml:"tui"`
 }
 
@@ -53,6 +54,7 @@ func DefaultConfig() Config {
 			RecentPerEvent: 1000,
 			TraitHistory:   50,
 		},
+		Consent: DefaultConsentConfig(),
 	}
 }
 
@@ -107,6 +109,9 @@ func loadConfig(dir string) (Config, error) {
 	}
 	if err := cfg.Identity.Compile(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := cfg.Consent.Compile(); err != nil {
+		return Config{}, fmt.Errorf("%s: consent: %w", path, err)
 	}
 	return cfg, nil
 }

@@ -11,7 +11,6 @@ type ConsentConfig = consent.Config
 // DefaultConsentConfig is the consent section of a new data dir.
 func DefaultConsentConfig() ConsentConfig { return consent.DefaultConfig() }
 
-// consentConfigSource returns the data dir's consent configuration. Until
-// Config embeds `Consent ConsentConfig yaml:"consent"`, it is the defaults;
-// then this becomes `return e.cfg.Consent`.
-func (e *Engine) consentConfigSource() ConsentConfig { return consent.DefaultConfig() }
+// consentConfigSource returns the data dir's consent configuration, the
+// `consent:` section of loupe.yaml.
+func (e *Engine) consentConfigSource() ConsentConfig { return e.cfg.Consent }

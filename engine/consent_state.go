@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"runtime"
 	"sync"
 	"sync/atomic"
-	"weak"
 
 	"github.com/loupe-cdp/loupe/engine/consent"
 	"github.com/loupe-cdp/loupe/engine/identity"
@@ -60,28 +58,9 @@ type pidConsent struct {
 	head consent.Head
 }
 
-var (
-	complMu  sync.Mutex
-	complMap = map[weak.Pointer[Engine]]*compliance{}
-)
-
-// compl returns the engine's compliance state, creating it on first use.
-// (A field on Engine would do the same; the registry keeps this code out
-// of engine.go. Entries go away with their Engine.)
+// compl returns the engine's compliance state, initialised on first use.
 func (e *Engine) compl() (*compliance, error) {
-	k := weak.Make(e)
-	complMu.Lock()
-	c := complMap[k]
-	if c == nil {
-		c = &compliance{}
-		complMap[k] = c
-		runtime.AddCleanup(e, func(k weak.Pointer[Engine]) {
-			complMu.Lock()
-			delete(complMap, k)
-			complMu.Unlock()
-		}, k)
-	}
-	complMu.Unlock()
+	c := e.compliance
 	c.initOnce.Do(func() { c.initErr = c.init(e) })
 	return c, c.initErr
 }

@@ -31,7 +31,7 @@ type DSRExport struct {
 	Events       []StoredEvent              `json:"events"`
 	Consent      []ConsentRecord            `json:"consent_trail"`
 	ConsentNow   map[string]ConsentDecision `json:"consent_now"`
-	Segments     []string                   `json:"segments"` // null when membership is not available
+	Segments     []string                   `json:"segments"` // saved segments the subject is in now
 	Merges       ExportMerges               `json:"merges"`
 	Requests     []DSR                      `json:"requests"`
 }
@@ -131,13 +131,11 @@ func (e *Engine) ExportSubject(ctx context.Context, ref string) (*DSRExport, err
 	if out.Merges.Refused, err = e.RefusedMerges(ctx, out.Profile); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	if segmentsOfProfile != nil {
-		segs, err := segmentsOfProfile(ctx, e, out.Profile)
-		if err != nil {
-			return nil, fmt.Errorf("export: segments: %w", err)
-		}
-		out.Segments = append([]string{}, segs...)
+	segs, err := e.profileSegments(ctx, out.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("export: segments: %w", err)
 	}
+	out.Segments = segs
 	return out, nil
 }
 

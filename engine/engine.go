@@ -66,6 +66,9 @@ type Engine struct {
 	// snapshotState is the in-memory rules snapshot (snapshot.go), built
 	// on first use and kept current after writes.
 	snapshotState *snapState
+	// compliance is the consent ledger, suppression and audit state
+	// (consent_state.go), initialised on first use.
+	compliance *compliance
 }
 
 // RejectsFile is the name, in the data dir, of the NDJSON file that
@@ -103,6 +106,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		profiles: make(map[uint64]*profileRec),
 
 		snapshotState: &snapState{pending: map[uint64]struct{}{}},
+		compliance:    &compliance{},
 	}
 	if e.now == nil {
 		e.now = time.Now

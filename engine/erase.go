@@ -23,8 +23,7 @@ type ErasePlan struct {
 	MergedIDs []string         `json:"merged_ids"`
 	DryRun    bool             `json:"dry_run"`
 	Counts    map[string]int64 `json:"counts"` // per record kind
-	// Segments the person leaves; nil when segment membership is not
-	// available in this build.
+	// Segments the person leaves (saved segments whose rule matches them now).
 	Segments     []string `json:"segments"`
 	Suppressions int      `json:"suppressions"` // identifiers suppressed from re-ingest
 }
@@ -35,10 +34,6 @@ type EraseOptions struct {
 	// Request, when set, is the erasure request this fulfils; it is closed.
 	Request string
 }
-
-// segmentsOfProfile lists the saved segments a profile belongs to; the
-// segments code sets it. Nil means membership is not available.
-var segmentsOfProfile func(ctx context.Context, e *Engine, pid string) ([]string, error)
 
 // erasure is everything found for one subject.
 type erasure struct {
@@ -84,13 +79,11 @@ func (e *Engine) Erase(ctx context.Context, ref string, opts EraseOptions) (Eras
 	for _, m := range er.members[1:] {
 		plan.MergedIDs = append(plan.MergedIDs, pidString(m))
 	}
-	if segmentsOfProfile != nil {
-		segs, err := segmentsOfProfile(ctx, e, plan.Profile)
-		if err != nil {
-			return plan, fmt.Errorf("erase: segments: %w", err)
-		}
-		plan.Segments = append([]string{}, segs...)
+	segs, err := e.profileSegments(ctx, plan.Profile)
+	if err != nil {
+		return plan, fmt.Errorf("erase: segments: %w", err)
 	}
+	plan.Segments = segs
 	if n, err := e.scrubRejects(er.needles, true); err == nil {
 		plan.Counts["rejected_lines"] = int64(n)
 	}

@@ -430,3 +430,39 @@ func (e *Engine) SegmentOverlap(ctx context.Context, a, b string) (Overlap, erro
 	})
 	return out, err
 }
+
+// profileSegments lists the saved segments profile pid is in now, for
+// data-subject exports and erasure dry runs. Each segment is evaluated over
+// the snapshot once; a handful of segments costs a few tens of
+// milliseconds at a million profiles.
+func (e *Engine) profileSegments(ctx context.Context, pid string) ([]string, error) {
+	segs, err := e.Segments(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []string{}
+	if len(segs) == 0 {
+		return out, nil
+	}
+	err = e.withSnapshot(ctx, func(s *snapState) error {
+		row, ok := s.table.Lookup(pid)
+		if !ok {
+			return nil
+		}
+		for _, seg := range segs {
+			r, err := rules.Compile(seg.Rule, rules.CompileOptions{Name: seg.Name})
+			if err != nil {
+				return fmt.Errorf("segment %q: stored rule: %w", seg.Name, err)
+			}
+			res, err := e.evalSnap(ctx, s, r, "", 0, nil)
+			if err != nil {
+				return err
+			}
+			if _, found := slices.BinarySearch(res.Matches, uint32(row)); found {
+				out = append(out, seg.Name)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

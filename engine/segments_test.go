@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,34 @@ func TestSegmentExport(t *testing.T) {
 	}
 	if strings.Contains(buf.String(), "user-ben") || res3.Suppressed != 1 || res3.Exported != res.Exported-1 {
 		t.Fatalf("erased profile exported: %+v\n%s", res3, buf.String())
+	}
+}
+
+// The erasure dry run and the access export name the saved segments the
+// person is in.
+func TestSubjectSegmentMemberships(t *testing.T) {
+	e := openTest(t)
+	ingestFixture(t, e, "segment-basic.ndjson")
+	ctx := context.Background()
+	if _, err := e.SaveSegment(ctx, "buyers", `event_count("Order Completed") >= 1`, SegmentOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.SaveSegment(ctx, "pro", `traits.plan == "pro"`, SegmentOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := e.Erase(ctx, "user_id:user-ann", EraseOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(plan.Segments, []string{"buyers"}) {
+		t.Fatalf("Ann leaves %v, want [buyers]", plan.Segments)
+	}
+	exp, err := e.ExportSubject(ctx, "user_id:user-ben")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(exp.Segments)
+	if !slices.Equal(exp.Segments, []string{"buyers", "pro"}) {
+		t.Fatalf("Ben's export lists %v, want [buyers pro]", exp.Segments)
 	}
 }

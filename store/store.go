@@ -57,6 +57,14 @@ func Open(dir string, opts Options) (*DB, error) {
 	if n := len(opts.EncryptionKey); n != 0 && n != 16 && n != 24 && n != 32 {
 		return nil, fmt.Errorf("open store %s: encryption key must be 16, 24 or 32 bytes, got %d", dir, n)
 	}
+	// A `loupe gc` cut short between its two renames leaves no store at
+	// dir but one beside it; put it back. (With dir present, leftovers are
+	// Rewrite's to clean: they may belong to a gc running right now.)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := RecoverRewrite(dir); err != nil {
+			return nil, fmt.Errorf("open store %s: recover interrupted rewrite: %w", dir, err)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}

@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -80,5 +82,30 @@ func TestKeyRoundTrips(t *testing.T) {
 	typ, val, err := ParseIdentKey(b)
 	if err != nil || typ != "user_id" || val != "u\x00" {
 		t.Fatalf("ident key: %q %q %v", typ, val, err)
+	}
+}
+
+// A gc that crashed after moving the live store aside, before moving the
+// rewritten one in, must not look like an empty store on the next open.
+func TestOpenRecoversInterruptedRewrite(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "badger")
+	db, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *Txn) error { return tx.Set(MetaKey("probe"), []byte("kept")) })
+	db.Close()
+	if err := os.Rename(dir, dir+".old"); err != nil { // the crash point
+		t.Fatal(err)
+	}
+	db, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var got []byte
+	db.View(func(tx *Txn) error { got, _ = tx.Get(MetaKey("probe")); return nil })
+	if string(got) != "kept" {
+		t.Fatalf("after recovery the store reads %q", got)
 	}
 }

@@ -401,8 +401,6 @@ in its files until they are rewritten.`,
 				fmt.Fprintf(w, "  %-26s %d\n", k, plan.Counts[k])
 			}
 			switch {
-			case plan.Segments == nil:
-				fmt.Fprintln(w, "  segments left              (membership not available)")
 			case len(plan.Segments) == 0:
 				fmt.Fprintln(w, "  segments left              none")
 			default:
