@@ -81,12 +81,16 @@ func Open(dir string, opts Options) (*DB, error) {
 }
 
 func badgerOptions(dir string, opts Options) badger.Options {
+	// Sized for a two-core workstation: two compactors (each compaction
+	// holds table builders in memory), Badger's default level-0 thresholds,
+	// a 128 MB block cache. The index cache is needed by encryption and
+	// keeps table indexes off the heap.
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithCompression(options.Snappy).
 		WithNumMemtables(3).
-		WithNumLevelZeroTables(8).
-		WithNumLevelZeroTablesStall(16).
+		WithNumCompactors(2).
+		WithBlockCacheSize(128 << 20).
 		WithIndexCacheSize(64 << 20).
 		WithMetricsEnabled(false)
 	if opts.MemTableSize > 0 {
