@@ -133,6 +133,10 @@ func latestSegments(t *store.Txn) (map[string]Segment, error) {
 	return m, nil
 }
 
+// ErrSegmentPurpose: a segment's purpose is not one of the configured
+// consent purposes.
+var ErrSegmentPurpose = errors.New("bad segment purpose")
+
 // SaveSegment validates rule and stores it as the next version of name.
 // A rule that does not compile is returned as *rules.Error; in_segment
 // must name saved segments and must not come back to name.
@@ -143,6 +147,9 @@ func (e *Engine) SaveSegment(ctx context.Context, name, rule string, opts Segmen
 	r, err := rules.Compile(rule, rules.CompileOptions{Name: name})
 	if err != nil {
 		return Segment{}, err
+	}
+	if p := opts.Purpose; p != "" && !slices.Contains(e.cfg.Consent.Purposes, p) {
+		return Segment{}, fmt.Errorf("%w: unknown purpose %q (purposes: %s)", ErrSegmentPurpose, p, strings.Join(e.cfg.Consent.Purposes, ", "))
 	}
 	var saved Segment
 	err = e.db.Update(func(t *store.Txn) error {

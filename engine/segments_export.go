@@ -40,8 +40,8 @@ type ExportResult struct {
 	Exported            int      `json:"exported"`              // rows written
 	SuppressedNoConsent int      `json:"suppressed_no_consent"` // matched, but consent does not allow the purpose
 	Suppressed          int      `json:"suppressed"`            // erased or suppressed subjects left out
-	// ConsentChecked is false while the engine has no consent data: then
-	// nothing is filtered by purpose.
+	// ConsentChecked: the segment has a purpose and every row was checked
+	// against the consent ledger (jurisdiction defaults included).
 	ConsentChecked bool `json:"consent_checked"`
 }
 
@@ -71,13 +71,10 @@ func (e *Engine) exportColumns(cols []string) ([]string, error) {
 	return cols, nil
 }
 
-// consentAvailable reports whether the engine holds consent data the
-// snapshot reflects (see snapshotConsent).
-func (e *Engine) consentAvailable() bool { return false }
 
 // ExportSegment writes the members of a saved segment to w, one row per
 // profile, in profile-id order. Profiles whose consent does not allow the
-// segment's purpose are left out (and counted) once consent data exists;
+// segment's purpose are left out and counted;
 // erased or suppressed subjects never appear: each member is re-read from
 // the store and checked against the suppression list as it is written.
 // Every export is written to the audit log.
@@ -97,8 +94,8 @@ func (e *Engine) ExportSegment(ctx context.Context, name string, w io.Writer, op
 	if err != nil {
 		return ExportResult{}, fmt.Errorf("segment %q: stored rule: %w", name, err)
 	}
-	res := ExportResult{Segment: name, Version: seg.Version, Purpose: seg.Purpose, Columns: cols, ConsentChecked: e.consentAvailable()}
-	filter := seg.Purpose != "" && res.ConsentChecked
+	filter := seg.Purpose != ""
+	res := ExportResult{Segment: name, Version: seg.Version, Purpose: seg.Purpose, Columns: cols, ConsentChecked: filter}
 
 	var pids []uint64
 	err = e.withSnapshot(ctx, func(s *snapState) error {

@@ -133,7 +133,16 @@ func TestSegmentExport(t *testing.T) {
 	}
 	t.Cleanup(func() { segmentAudit = old })
 
-	if _, err := e.SaveSegment(ctx, "Identified", `len(identities.user_id) > 0`, SegmentOptions{Purpose: "email_marketing"}); err != nil {
+	if _, err := e.SaveSegment(ctx, "Typo", `true`, SegmentOptions{Purpose: "email_marketing"}); !errors.Is(err, ErrSegmentPurpose) {
+		t.Fatalf("unknown purpose accepted: %v", err)
+	}
+	if _, err := e.SaveSegment(ctx, "Identified", `len(identities.user_id) > 0`, SegmentOptions{Purpose: "marketing_email"}); err != nil {
+		t.Fatal(err)
+	}
+	// Ann granted and later withdrew marketing_email; Dan's cookie banner
+	// says Marketing: true; Ben grants it now; nobody else decided, and
+	// GDPR's default is no consent.
+	if _, err := e.SetConsent(ctx, "user_id:user-ben", ConsentInput{Purpose: "marketing_email", Status: "granted", Jurisdiction: "GDPR", Source: "form", Policy: "v3"}); err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
@@ -148,7 +157,7 @@ func TestSegmentExport(t *testing.T) {
 	if strings.Join(recs[0], ",") != "id,email,user_id,trait.plan" {
 		t.Fatalf("header %v", recs[0])
 	}
-	if res.Exported != len(recs)-1 || res.Matched != res.Exported || res.Version != 1 {
+	if res.Exported != 2 || len(recs) != 3 || res.SuppressedNoConsent != res.Matched-2 || res.Matched < 4 || !res.ConsentChecked || res.Version != 1 {
 		t.Fatalf("result %+v, %d rows", res, len(recs)-1)
 	}
 	byUser := map[string][]string{}
@@ -158,8 +167,11 @@ func TestSegmentExport(t *testing.T) {
 	if r := byUser["user-ben"]; r == nil || r[3] != "pro" || r[1] != "ben@example.org" {
 		t.Errorf("ben row %v", r)
 	}
-	if r := byUser["user-ann"]; r == nil || r[1] != "ann.lee@example.com" {
-		t.Errorf("ann row %v", r)
+	if r := byUser["user-dan"]; r == nil {
+		t.Errorf("Dan consented through the banner but is missing")
+	}
+	if r := byUser["user-ann"]; r != nil {
+		t.Errorf("Ann withdrew marketing_email but was exported: %v", r)
 	}
 	if len(audit) != 1 || !strings.Contains(audit[0], `segment="Identified" version=1`) || !strings.Contains(audit[0], "exported=") || !strings.Contains(audit[0], `actor="tester"`) {
 		t.Fatalf("audit %v", audit)

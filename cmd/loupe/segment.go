@@ -29,7 +29,7 @@ func ruleError(err error) error {
 			msg += "\n" + c
 		}
 		return withCode(ExitUsage, errors.New(msg))
-	case errors.Is(err, engine.ErrSegmentName), errors.Is(err, engine.ErrExportFormat):
+	case errors.Is(err, engine.ErrSegmentName), errors.Is(err, engine.ErrExportFormat), errors.Is(err, engine.ErrSegmentPurpose):
 		return withCode(ExitUsage, err)
 	}
 	return err
@@ -513,8 +513,6 @@ last_seen, event_count, trait.NAME. -o - writes to standard output.`,
 			switch {
 			case res.Purpose == "":
 				fmt.Fprintln(rw, "  the segment has no purpose: not filtered by consent")
-			case !res.ConsentChecked:
-				fmt.Fprintf(rw, "  no consent data in this store yet: not filtered by consent for %s\n", res.Purpose)
 			default:
 				fmt.Fprintf(rw, "  suppressed for lack of consent (%s): %d\n", res.Purpose, res.SuppressedNoConsent)
 			}

@@ -67,8 +67,9 @@ func TestSegmentLifecycleCLI(t *testing.T) {
 		}
 		return out + stderr
 	}
-	cli(ExitOK, "segment", "save", "buyers", `has_event("Order Completed")`, "--purpose", "email_marketing", "--description", "ordered")
-	cli(ExitOK, "segment", "save", "buyers", `event_count("Order Completed") >= 1`, "--purpose", "email_marketing")
+	cli(ExitUsage, "segment", "save", "buyers", `true`, "--purpose", "email_marketing")
+	cli(ExitOK, "segment", "save", "buyers", `has_event("Order Completed")`, "--purpose", "marketing_email", "--description", "ordered")
+	cli(ExitOK, "segment", "save", "buyers", `event_count("Order Completed") >= 1`, "--purpose", "marketing_email")
 	cli(ExitOK, "segment", "save", "pro", `traits.plan == "pro"`)
 	cli(ExitUsage, "segment", "save", "bad", `traits.plan ==`)
 
@@ -94,16 +95,18 @@ func TestSegmentLifecycleCLI(t *testing.T) {
 	}
 	cli(ExitNotFound, "segment", "show", "nope")
 
+	// Ben grants marketing email; Ann withdrew it: only Ben is exported.
+	cli(ExitOK, "consent", "set", "user_id:user-ben", "marketing_email", "granted", "--basis", "consent", "--jurisdiction", "GDPR", "--source", "form", "--policy", "v3")
 	out := filepath.Join(t.TempDir(), "buyers.csv")
 	report := cli(ExitOK, "segment", "export", "buyers", "--format", "csv", "-o", out, "--columns", "email,user_id,trait.plan")
-	if !strings.Contains(report, "exported 2 profiles") || !strings.Contains(report, "consent") {
+	if !strings.Contains(report, "exported 1 profiles") || !strings.Contains(report, "suppressed for lack of consent (marketing_email): 1") {
 		t.Fatalf("export report: %s", report)
 	}
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 3 || lines[0] != "email,user_id,trait.plan" {
+	if lines := strings.Split(strings.TrimSpace(string(b)), "\n"); len(lines) != 2 || lines[0] != "email,user_id,trait.plan" || !strings.Contains(lines[1], "user-ben") {
 		t.Fatalf("csv:\n%s", b)
 	}
 	cli(ExitUsage, "segment", "export", "buyers", "--format", "xml", "-o", out)
