@@ -2,6 +2,9 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/loupe-cdp/loupe/rules"
@@ -52,6 +55,9 @@ func (e *Engine) Preview(ctx context.Context, rule string, opts PreviewOptions) 
 	r, err := rules.Compile(rule, rules.CompileOptions{})
 	if err != nil {
 		return PreviewResult{}, err
+	}
+	if p := opts.Purpose; p != "" && !slices.Contains(e.cfg.Consent.Purposes, p) {
+		return PreviewResult{}, fmt.Errorf("%w: unknown purpose %q (purposes: %s)", ErrSegmentPurpose, p, strings.Join(e.cfg.Consent.Purposes, ", "))
 	}
 	s := e.snap()
 	ctx, cancel := context.WithCancel(ctx)

@@ -129,7 +129,7 @@ func TestPreviewStreamsSampleAndSplitsConsent(t *testing.T) {
 	e := basicEngine(t)
 	var got []ProfileSummary
 	res, err := e.Preview(context.Background(), `has_event("Order Completed")`, PreviewOptions{
-		Purpose: "email_marketing", Sample: 1,
+		Purpose: "marketing_email", Sample: 1,
 		OnSample: func(s []ProfileSummary) { got = s },
 	})
 	if err != nil {
@@ -138,9 +138,20 @@ func TestPreviewStreamsSampleAndSplitsConsent(t *testing.T) {
 	if res.Count != 2 || len(got) != 1 || len(res.Sample) != 1 || got[0].ID != res.Sample[0].ID {
 		t.Fatalf("count %d, streamed %v, sample %v", res.Count, got, res.Sample)
 	}
-	// No consent data yet: every match is excluded for lack of consent.
-	if res.Eligible+res.ExcludedNoConsent != res.Count {
-		t.Errorf("eligible %d + excluded %d != count %d", res.Eligible, res.ExcludedNoConsent, res.Count)
+	// The buyers are Ann, who withdrew marketing_email, and Ben, who never
+	// decided (GDPR: no consent by default).
+	if res.Eligible != 0 || res.ExcludedNoConsent != 2 {
+		t.Errorf("eligible %d, excluded %d; want 0 and 2", res.Eligible, res.ExcludedNoConsent)
+	}
+	if _, err := e.SetConsent(context.Background(), "user_id:user-ben", ConsentInput{Purpose: "marketing_email", Status: "granted", Jurisdiction: "GDPR"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = e.Preview(context.Background(), `has_event("Order Completed")`, PreviewOptions{Purpose: "marketing_email"})
+	if err != nil || res.Eligible != 1 || res.ExcludedNoConsent != 1 {
+		t.Fatalf("after Ben's grant: eligible %d, excluded %d (%v); want 1 and 1", res.Eligible, res.ExcludedNoConsent, err)
+	}
+	if _, err := e.Preview(context.Background(), `true`, PreviewOptions{Purpose: "email_marketing"}); !errors.Is(err, ErrSegmentPurpose) {
+		t.Fatalf("unknown purpose: %v", err)
 	}
 }
 

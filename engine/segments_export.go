@@ -71,7 +71,6 @@ func (e *Engine) exportColumns(cols []string) ([]string, error) {
 	return cols, nil
 }
 
-
 // ExportSegment writes the members of a saved segment to w, one row per
 // profile, in profile-id order. Profiles whose consent does not allow the
 // segment's purpose are left out and counted;

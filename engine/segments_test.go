@@ -22,7 +22,7 @@ func TestSegmentVersionsAndHistory(t *testing.T) {
 	clock := snapNow
 	e.now = func() time.Time { return clock }
 
-	s1, err := e.SaveSegment(ctx, "Buyers", `has_event("Order Completed")`, SegmentOptions{Description: "anyone who ordered", Purpose: "email_marketing"})
+	s1, err := e.SaveSegment(ctx, "Buyers", `has_event("Order Completed")`, SegmentOptions{Description: "anyone who ordered", Purpose: "marketing_email"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestSegmentVersionsAndHistory(t *testing.T) {
 		t.Fatalf("history after delete %+v %v", h, err)
 	}
 	h, err = e.SegmentHistory(ctx, "Buyers")
-	if err != nil || len(h) != 2 || h[0].Purpose != "email_marketing" || h[0].Description != "anyone who ordered" || !h[0].Time.Equal(snapNow) {
+	if err != nil || len(h) != 2 || h[0].Purpose != "marketing_email" || h[0].Description != "anyone who ordered" || !h[0].Time.Equal(snapNow) {
 		t.Fatalf("history %+v %v", h, err)
 	}
 	list, err := e.Segments(ctx)

@@ -19,7 +19,7 @@ func segmentDataDir(t *testing.T) string {
 
 func TestSegmentPreviewCLI(t *testing.T) {
 	dir := segmentDataDir(t)
-	code, out, stderr := runCLI(t, "", "--data", dir, "segment", "preview", `has_event("Order Completed")`, "--purpose", "email_marketing", "--sample", "5", "--json")
+	code, out, stderr := runCLI(t, "", "--data", dir, "segment", "preview", `has_event("Order Completed")`, "--purpose", "marketing_email", "--sample", "5", "--json")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
