@@ -20,7 +20,7 @@ type Entry struct {
 }
 
 var catalogue = []Entry{
-	{"id", KindField, "id string", "The profile's canonical ID.", `id startsWith "p_"`},
+	{"id", KindField, "id string", "The profile's canonical ID.", `id in ["p1", "p2"]`},
 	{"traits", KindField, "traits map[string]any", "Current trait values; a missing trait is nil.", `traits.plan == "pro"`},
 	{"identities", KindField, "identities map[string][]string", "Identifier values by type (email, user_id, phone, ...).", `len(identities.email) > 0`},
 	{"first_seen", KindField, "first_seen time", "When the profile was first seen.", `days_since(first_seen) < 7`},
