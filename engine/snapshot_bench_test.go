@@ -15,7 +15,10 @@ const benchRule = `traits.plan == "pro" && event_count("Order Completed", "30d")
 
 // BenchmarkSnapshot measures the rules snapshot and previews over a store
 // loaded with the demo dataset: 100,000 people by default,
-// LOUPE_BENCH_PROFILES to change it (BENCHMARKS.md records 1,000,000).
+// LOUPE_BENCH_PROFILES to change it, or LOUPE_BENCH_DATA to use a data dir
+// built by `loupe demo --no-tui --profiles 1000000 --data DIR` (BENCHMARKS.md
+// records both; the demo's events end at that day's UTC midnight, so the
+// clock is the real one there).
 //
 //	go test ./engine/ -run '^$' -bench Snapshot -benchmem -benchtime 10x
 func BenchmarkSnapshot(b *testing.B) {
@@ -24,18 +27,31 @@ func BenchmarkSnapshot(b *testing.B) {
 		n, _ = strconv.Atoi(s)
 	}
 	ctx := context.Background()
-	e, err := Open(b.TempDir(), Options{Now: func() time.Time { return snapNow }})
+	dir, clock := b.TempDir(), func() time.Time { return snapNow }
+	prebuilt := os.Getenv("LOUPE_BENCH_DATA")
+	if prebuilt != "" {
+		dir, clock = prebuilt, time.Now
+	}
+	e, err := Open(dir, Options{Now: clock})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer e.Close()
-	data := demoNDJSON(b, n)
-	if _, err := e.IngestReader(ctx, bytes.NewReader(data), "demo", IngestOptions{}); err != nil {
-		b.Fatal(err)
+	if prebuilt == "" {
+		data := demoNDJSON(b, n)
+		if _, err := e.IngestReader(ctx, bytes.NewReader(data), "demo", IngestOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		demoDataMu.Lock()
+		delete(demoData, n) // free the NDJSON before measuring memory
+		demoDataMu.Unlock()
+	} else {
+		st, err := e.Stats(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = int(st.Profiles)
 	}
-	demoDataMu.Lock()
-	delete(demoData, n) // free the NDJSON before measuring memory
-	demoDataMu.Unlock()
 	tab, err := e.snapshot(ctx)
 	if err != nil {
 		b.Fatal(err)
