@@ -1,6 +1,6 @@
 // Package tui is Loupe's workbench: a bubbletea program whose root model
-// routes messages to one model per view (Profiles first; Segments,
-// Consent, Identity and Sync arrive with later issues).
+// routes messages to one model per view (Profiles and Sync; Segments,
+// Consent and Identity arrive with later issues).
 //
 // Layout: a header (tabs, data dir, counts), the focused view, a status
 // line (messages, errors, the spinner while the engine works) and a footer
@@ -25,6 +25,7 @@ import (
 	"github.com/loupe-cdp/loupe/tui/layout"
 	"github.com/loupe-cdp/loupe/tui/theme"
 	"github.com/loupe-cdp/loupe/tui/views/profiles"
+	syncview "github.com/loupe-cdp/loupe/tui/views/sync"
 )
 
 // Minimum terminal size.
@@ -49,6 +50,7 @@ type App struct {
 	c        *common.Context
 	views    []common.View
 	Profiles *profiles.Model
+	Sync     *syncview.Model
 	active   int
 	w, h     int
 
@@ -82,12 +84,13 @@ type App struct {
 func New(c *common.Context) *App {
 	a := &App{c: c, copy: clipboardCopy}
 	a.Profiles = profiles.New(c)
+	a.Sync = syncview.New(c)
 	a.views = []common.View{
 		a.Profiles,
 		&placeholder{title: "Segments", note: "Segments arrive with the segments issue (:segments)."},
 		&placeholder{title: "Consent", note: "Consent arrives with the consent issue (:consent REF)."},
 		&placeholder{title: "Identity", note: "The identity graph view arrives with a later issue."},
-		&placeholder{title: "Sync", note: "Sync status arrives with the sync issue."},
+		a.Sync,
 	}
 	a.help = help.New()
 	a.help.ShortSeparator = " · "
@@ -155,6 +158,11 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		a.status, a.statusErr = msg.Text, msg.Err
 	case common.RefreshStatsMsg:
 		cmds = append(cmds, a.loadStats())
+	case common.DataChangedMsg:
+		cmds = append(cmds, a.loadStats())
+		for _, v := range a.views {
+			cmds = append(cmds, v.Update(msg))
+		}
 	case statsMsg:
 		if a.statsReq.Accept(msg.gen) {
 			if msg.err != nil {
@@ -302,6 +310,7 @@ var Commands = [][2]string{
 	{"segments", "go to the Segments tab"},
 	{"consent REF", "go to the Consent tab for REF"},
 	{"sort last_seen|first_seen|events", "sort the profile list"},
+	{"sync", "go to the Sync tab"},
 	{"quit", "leave the workbench"},
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/loupe-cdp/loupe/engine"
 	"github.com/loupe-cdp/loupe/tui/keys"
 	"github.com/loupe-cdp/loupe/tui/views/profiles"
+	syncview "github.com/loupe-cdp/loupe/tui/views/sync"
 )
 
 // seqIndex is an n-row list of profile ids p1..pn, 8 bytes a row like the
@@ -112,22 +115,60 @@ func BenchmarkSearchEmailPrefix(b *testing.B) {
 	}
 }
 
-// The profiles view's keys, the navigation keys and the globals are
-// active together: no key may mean two things; rebinding one onto
-// another's key is caught.
+// Each view's keys, the navigation keys and the globals are active
+// together: no key may mean two things; rebinding one onto another's key
+// is caught, in the profiles view and in the sync view.
 func TestProfilesKeysDoNotCollide(t *testing.T) {
-	if err := CheckKeys(keys.DefaultGlobal(), keys.DefaultNav(), profiles.DefaultKeyMap()); err != nil {
+	if err := CheckKeys(keys.DefaultGlobal(), keys.DefaultNav(), profiles.DefaultKeyMap(), syncview.DefaultKeyMap()); err != nil {
 		t.Fatal(err)
 	}
-	g, n, pk := keys.DefaultGlobal(), keys.DefaultNav(), profiles.DefaultKeyMap()
-	if err := keys.Rebind(map[string][]string{"search": {"j"}}, g, n, pk); err != nil {
+	g, n, pk, sk := keys.DefaultGlobal(), keys.DefaultNav(), profiles.DefaultKeyMap(), syncview.DefaultKeyMap()
+	if err := keys.Rebind(map[string][]string{"search": {"j"}}, g, n, pk, sk); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckKeys(g, n, pk); err == nil {
+	if err := CheckKeys(g, n, pk, sk); err == nil {
 		t.Fatal("search on j collides with down, not reported")
 	}
 	c, _ := NewContext(context.Background(), NewBackend(openEngine(t)), Options{})
 	if _, err := NewApp(c, map[string][]string{"filter": {"q"}}); err == nil {
 		t.Fatal("NewApp accepted filter on q (quit)")
+	}
+}
+
+// The sync view's actions rebind by name, collide with the globals and
+// navigation like any other, and may reuse a key another view uses.
+func TestSyncKeysRebindAndCollide(t *testing.T) {
+	g, n, pk, sk := keys.DefaultGlobal(), keys.DefaultNav(), profiles.DefaultKeyMap(), syncview.DefaultKeyMap()
+	if err := keys.Rebind(map[string][]string{"sync_all": {"j"}}, g, n, pk, sk); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckKeys(g, n, pk, sk)
+	if err == nil || !strings.Contains(err.Error(), "sync view") || !strings.Contains(err.Error(), `"j"`) {
+		t.Fatalf("sync_all on j: %v", err)
+	}
+	// s sorts in Profiles and syncs in Sync: different views, no collision.
+	if !slices.Contains(profiles.DefaultKeyMap().Sort.Keys(), "s") || !slices.Contains(syncview.DefaultKeyMap().Sync.Keys(), "s") {
+		t.Fatal("defaults changed: s is no longer shared")
+	}
+	e := openEngine(t)
+	newApp := func(bindings map[string][]string) (*App, error) {
+		c, err := NewContext(context.Background(), NewBackend(e), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return NewApp(c, bindings)
+	}
+	if _, err := newApp(map[string][]string{"sync": {"q"}}); err == nil {
+		t.Fatal("NewApp accepted sync on q (quit)")
+	}
+	a, err := newApp(map[string][]string{"sync": {"x"}, "sync_all": {"X"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Sync.Keys.Sync.Help().Key != "x" {
+		t.Fatalf("help %q", a.Sync.Keys.Sync.Help().Key)
+	}
+	if _, err := newApp(map[string][]string{"sycn": {"x"}}); err == nil {
+		t.Fatal("unknown action accepted")
 	}
 }

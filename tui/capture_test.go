@@ -10,6 +10,7 @@ import (
 
 	"github.com/loupe-cdp/loupe/tui/keys"
 	"github.com/loupe-cdp/loupe/tui/views/profiles"
+	syncview "github.com/loupe-cdp/loupe/tui/views/sync"
 )
 
 // TestREADMECapture writes README-capture.txt (screens at 100x30 and the
@@ -32,13 +33,16 @@ func TestREADMECapture(t *testing.T) {
 	shot("Frequency of a trait column (l l F)")
 	press(t, a, "esc", "?")
 	shot("Help (?)")
+	writeSyncDir(t, a.c.Backend.Dir(), nil)
+	press(t, a, "esc", "5", "r", "S")
+	shot("Sync (5, S syncs every source of sources.yaml)")
 	b.WriteString("### Keys\n\n| key | action | config name |\n|---|---|---|\n")
 	row := func(name string, k *key.Binding) {
 		if k.Help().Key != "" {
 			fmt.Fprintf(&b, "| `%s` | %s | `%s` |\n", strings.Join(k.Keys(), "`, `"), k.Help().Desc, name)
 		}
 	}
-	for _, m := range []keys.Map{keys.DefaultNav(), profiles.DefaultKeyMap(), keys.DefaultGlobal()} {
+	for _, m := range []keys.Map{keys.DefaultNav(), profiles.DefaultKeyMap(), syncview.DefaultKeyMap(), keys.DefaultGlobal()} {
 		for _, ac := range m.Actions() {
 			row(ac.Name, ac.Binding)
 		}

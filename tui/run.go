@@ -16,6 +16,7 @@ import (
 	"github.com/loupe-cdp/loupe/tui/keys"
 	"github.com/loupe-cdp/loupe/tui/theme"
 	"github.com/loupe-cdp/loupe/tui/views/profiles"
+	syncview "github.com/loupe-cdp/loupe/tui/views/sync"
 )
 
 // Options configure Run.
@@ -66,19 +67,23 @@ func NewContext(ctx context.Context, b common.Backend, opts Options) (*common.Co
 // NewApp builds the root model and applies the key bindings of opts.
 func NewApp(c *common.Context, bindings map[string][]string) (*App, error) {
 	a := New(c)
-	pk := a.Profiles.Keys
-	if err := keys.Rebind(bindings, c.Global, c.Nav, pk); err != nil {
+	pk, sk := a.Profiles.Keys, a.Sync.Keys
+	if err := keys.Rebind(bindings, c.Global, c.Nav, pk, sk); err != nil {
 		return nil, err
 	}
-	if err := CheckKeys(c.Global, c.Nav, pk); err != nil {
+	if err := CheckKeys(c.Global, c.Nav, pk, sk); err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// CheckKeys fails when two bindings collide in one view.
-func CheckKeys(g *keys.Global, n *keys.Nav, pk *profiles.KeyMap) error {
-	return keys.CheckCollisions("profiles", g, n, pk)
+// CheckKeys fails when two bindings collide in one view: each view's own
+// keys are active together with the navigation keys and the globals.
+func CheckKeys(g *keys.Global, n *keys.Nav, pk *profiles.KeyMap, sk *syncview.KeyMap) error {
+	if err := keys.CheckCollisions("profiles", g, n, pk); err != nil {
+		return err
+	}
+	return keys.CheckCollisions("sync", g, n, sk)
 }
 
 // Run opens the workbench on eng until the user quits or ctx ends. It
@@ -112,7 +117,13 @@ func Run(ctx context.Context, eng *engine.Engine, opts Options) error {
 		popts = append(popts, tea.WithOutput(opts.Output))
 	}
 	_, err = tea.NewProgram(app, popts...).Run()
-	if err == tea.ErrProgramKilled && ctx.Err() != nil {
+	killed := err == tea.ErrProgramKilled && ctx.Err() != nil
+	// A sync still running is cancelled with the context; wait for its
+	// current page to commit or roll back before the caller closes the
+	// engine.
+	cancel()
+	app.Sync.Wait(30 * time.Second)
+	if killed {
 		return nil
 	}
 	return err

@@ -59,3 +59,22 @@ func TestFlowQInSearchThenCtrlC(t *testing.T) {
 	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }
+
+// The Sync tab end to end: the run's progress comes back through the
+// program's own command loop (no p.Send), the table reloads, q quits.
+func TestFlowSync(t *testing.T) {
+	e := openSyncEngine(t, nil)
+	a := newTestApp(t, e, 100, 30)
+	tm := teatest.NewTestModel(t, a, teatest.WithInitialTermSize(100, 30))
+	waitScreen(t, tm, "0 profiles")
+	typeKeys(tm, "5")
+	waitScreen(t, tm, "events_api")
+	typeKeys(tm, "enter")
+	waitScreen(t, tm, "Synced exports")
+	typeKeys(tm, "q")
+	fm := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(*App)
+	s := ansi.Strip(fm.View())
+	if !strings.Contains(s, "ingested 31") || fm.Sync.Running() {
+		t.Fatalf("final screen:\n%s", s)
+	}
+}

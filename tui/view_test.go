@@ -40,22 +40,33 @@ func TestLayoutAtManySizes(t *testing.T) {
 	}
 	sizes = append(sizes, [2]int{20, 5}, [2]int{1, 1})
 	a := newTestApp(t, e, 80, 24)
+	var syncing tea.Cmd // a started sync, not yet run
 	screens := []struct {
 		name string
 		keys []string
+		do   func()
 	}{
-		{"list", nil},
-		{"search", []string{"/", "ann"}},
-		{"detail", []string{"enter", "enter"}},
-		{"events", []string{"tab", "tab"}},
-		{"json", []string{"enter"}},
-		{"reveal", []string{"R"}},
-		{"frequency", []string{"esc", "esc", "esc", "esc", "l", "l", "F"}},
-		{"filter-error", []string{"esc", "f", "traits.plan ==", "enter"}},
-		{"help", []string{"esc", "esc", "?"}},
-		{"command", []string{"esc", ":", "profile p1"}},
+		{"list", nil, nil},
+		{"search", []string{"/", "ann"}, nil},
+		{"detail", []string{"enter", "enter"}, nil},
+		{"events", []string{"tab", "tab"}, nil},
+		{"json", []string{"enter"}, nil},
+		{"reveal", []string{"R"}, nil},
+		{"frequency", []string{"esc", "esc", "esc", "esc", "l", "l", "F"}, nil},
+		{"filter-error", []string{"esc", "f", "traits.plan ==", "enter"}, nil},
+		{"help", []string{"esc", "esc", "?"}, nil},
+		{"command", []string{"esc", ":", "profile p1"}, nil},
+		{"sync-missing", []string{"esc", "5"}, nil},
+		{"sync", []string{"r"}, func() { writeSyncDir(t, e.Dir(), nil) }},
+		{"sync-running", nil, func() { _, syncing = a.Update(keyMsg("s")) }},
+		{"sync-cancelling", []string{"esc"}, nil},
+		{"sync-done", []string{"S"}, func() { run(t, a, syncing) }},
+		{"sync-help", []string{"?"}, nil},
 	}
 	for _, sc := range screens {
+		if sc.do != nil {
+			sc.do()
+		}
 		press(t, a, sc.keys...)
 		for _, sz := range sizes {
 			w, h := sz[0], sz[1]
@@ -69,6 +80,9 @@ func TestLayoutAtManySizes(t *testing.T) {
 				if got := ansi.StringWidth(l); got != w {
 					t.Fatalf("%s at %dx%d: line %d is %d wide: %q", sc.name, w, h, i, got, ansi.Strip(l))
 				}
+			}
+			if strings.HasPrefix(sc.name, "sync") && w >= MinWidth && h >= MinHeight && !strings.Contains(ansi.Strip(out), "[5 Sync]") {
+				t.Fatalf("%s at %dx%d: not on the Sync tab:\n%s", sc.name, w, h, ansi.Strip(out))
 			}
 			if (w < MinWidth || h < MinHeight) && w >= 40 && h >= 3 && !strings.Contains(out, "Terminal too small") {
 				t.Fatalf("%s at %dx%d: no too-small message", sc.name, w, h)

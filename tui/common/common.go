@@ -11,6 +11,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/loupe-cdp/loupe/engine"
+	lsync "github.com/loupe-cdp/loupe/engine/sync"
 	"github.com/loupe-cdp/loupe/tui/keys"
 	"github.com/loupe-cdp/loupe/tui/theme"
 )
@@ -29,6 +30,10 @@ type Backend interface {
 	TraitFrequency(ctx context.Context, trait, rule string) ([]ValueCount, error)
 	Reveal(ctx context.Context, profileID, reason string) error
 	TraitKeys() []string
+	// The Sync tab runs sources into the engine and reads their
+	// checkpoints and status records (Checkpoint, IngestBatch,
+	// Quarantine, Dir).
+	lsync.Store
 }
 
 // Context is shared by the root model and every view.
@@ -83,6 +88,11 @@ type OpenProfileMsg struct{ Ref string }
 
 // RefreshStatsMsg asks the root model to reload the header counts.
 type RefreshStatsMsg struct{}
+
+// DataChangedMsg says the store changed under the workbench (a sync
+// ingested events): the root model reloads the header counts and passes
+// it to every view, which reloads what it shows.
+type DataChangedMsg struct{}
 
 // Latest tracks the newest request of one kind. Every request gets a
 // generation number and a context; starting a new one cancels the

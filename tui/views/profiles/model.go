@@ -323,6 +323,13 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		return reveal(ctx, m.c.Backend, gen, m.revealFor, msg.Value)
 	case common.OpenProfileMsg:
 		return m.openDetail(msg.Ref)
+	case common.DataChangedMsg:
+		// A sync ingested events: list again (a search keeps its matches
+		// until it is cleared).
+		if m.search == "" {
+			return m.reload()
+		}
+		return nil
 	case tea.MouseMsg:
 		return m.mouse(msg)
 	case tea.KeyMsg:
