@@ -306,7 +306,9 @@ func (r *Runner) RunSource(ctx context.Context, s Source) Result {
 		res.Error = &msg
 	}
 	res.ElapsedMS = r.now().Sub(start).Milliseconds()
-	if ctx.Err() == nil || err == nil {
+	// A cancelled run still records what it committed; one cancelled
+	// before its first page leaves the status as it was.
+	if ctx.Err() == nil || err == nil || pages > 0 || res.Ingested > 0 {
 		r.saveStatus(context.WithoutCancel(ctx), s, res, newest)
 	}
 	report(true)
