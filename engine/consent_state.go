@@ -172,3 +172,13 @@ func (c *compliance) forgetConsent(pids ...uint64) {
 		delete(c.pids, p)
 	}
 }
+
+// dropConsentCache forgets the per-profile consent state the ledger keeps
+// for change detection, bounding its memory over a long ingest. The caller
+// holds writeMu and has no uncommitted consent writes, so the store answers
+// for every profile from here on.
+func (e *Engine) dropConsentCache() {
+	if c := e.compliance; c.pids != nil {
+		c.pids = map[uint64]*pidConsent{}
+	}
+}

@@ -45,7 +45,7 @@ const (
 	unitEvents    = 2000    // events per transaction
 	unitBytes     = 4 << 20 // raw bytes per transaction
 	refreshEvery  = 100     // units between snapshot refreshes
-	profileCacheN = 200_000 // profiles kept in memory between refreshes
+	profileCacheN = 100_000 // profiles kept in memory between refreshes
 	maxEventBytes = 1 << 20 // larger messages are rejected
 )
 

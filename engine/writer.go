@@ -100,7 +100,6 @@ func (e *Engine) newWriter() (*writer, error) {
 		w.hasEvents = true
 		return store.ErrStop
 	})
-	w.freshFrom = e.nextPID
 	w.unit.snap, w.unit.freshFrom = w.snap, w.freshFrom
 	return w, nil
 }
@@ -111,8 +110,13 @@ func (w *writer) openSnapshot() {
 	w.persisted = make(map[uint64]int64)
 	w.e.profiles = make(map[uint64]*profileRec)
 	w.pendingIdents = make(map[string]uint64)
+	// Everything written so far is committed and visible to the new
+	// snapshot: per-profile consent state can be read back when needed, and
+	// only profiles created from now on are known to have nothing stored.
+	w.e.dropConsentCache()
+	w.freshFrom = w.e.nextPID
 	if w.unit != nil {
-		w.unit.snap = w.snap
+		w.unit.snap, w.unit.freshFrom = w.snap, w.freshFrom
 	}
 }
 
