@@ -56,7 +56,9 @@ func NewContext(ctx context.Context, b common.Backend, opts Options) (*common.Co
 		c.Now = time.Now
 	}
 	if len(c.KeyTraits) == 0 {
-		c.KeyTraits = b.TraitKeys()
+		// The configured columns: discovering traits would mean building
+		// the whole rules snapshot before the first frame.
+		c.KeyTraits = b.Config().Profiles.KeyTraits
 	}
 	if len(c.KeyTraits) > 4 {
 		c.KeyTraits = c.KeyTraits[:4]

@@ -29,7 +29,7 @@ type Backend interface {
 	SearchIdentifiers(ctx context.Context, prefix string, limit int) ([]engine.IdentifierMatch, error)
 	TraitFrequency(ctx context.Context, trait, rule string) ([]ValueCount, error)
 	Reveal(ctx context.Context, profileID, reason string) error
-	TraitKeys() []string
+	Config() engine.Config
 	// The Sync tab runs sources into the engine and reads their
 	// checkpoints and status records (Checkpoint, IngestBatch,
 	// Quarantine, Dir).
