@@ -370,3 +370,28 @@ func (e *Engine) Reveal(ctx context.Context, profileID, reason string) error {
 	}
 	return e.Audit(ctx, "reveal", pid, reason)
 }
+
+// RecentProfiles returns the n most recently active profile ids, newest
+// first, and how many profiles there are, from a bounded scan of the
+// last-seen index: what a list's first screen needs without reading the
+// whole index (a million keys take half a second).
+func (e *Engine) RecentProfiles(ctx context.Context, n int) ([]string, int, error) {
+	st, err := e.Stats(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	ids := make([]string, 0, n)
+	err = e.db.View(func(t *store.Txn) error {
+		return t.Iterate([]byte{store.PrefixLastSeen}, store.IterOptions{KeysOnly: true, Reverse: true}, func(k, _ []byte) error {
+			if len(k) != 17 {
+				return nil
+			}
+			ids = append(ids, pidString(store.Uint64(k, 9)))
+			if len(ids) >= n {
+				return store.ErrStop
+			}
+			return nil
+		})
+	})
+	return ids, int(st.Profiles), err
+}

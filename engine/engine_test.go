@@ -8,6 +8,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -530,5 +531,22 @@ func TestIdentityCacheCollisionIsHarmless(t *testing.T) {
 	}
 	if got := mustProfile(t, e, "user_id:u1"); got.EventCount != 1 {
 		t.Fatalf("u1 received an event: %d", got.EventCount)
+	}
+}
+
+func TestRecentProfiles(t *testing.T) {
+	e := openTest(t)
+	ingestFixture(t, e, "segment-basic.ndjson")
+	ctx := context.Background()
+	ix, err := e.ProfileIndex(ctx, ProfileQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, total, err := e.RecentProfiles(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != ix.Len() || !slices.Equal(ids, ix.IDs(0, 3)) {
+		t.Fatalf("recent %v of %d; the full index starts %v of %d", ids, total, ix.IDs(0, 3), ix.Len())
 	}
 }

@@ -30,6 +30,7 @@ type Backend interface {
 	TraitFrequency(ctx context.Context, trait, rule string) ([]ValueCount, error)
 	Reveal(ctx context.Context, profileID, reason string) error
 	Config() engine.Config
+	RecentProfiles(ctx context.Context, n int) ([]string, int, error)
 	// The Sync tab runs sources into the engine and reads their
 	// checkpoints and status records (Checkpoint, IngestBatch,
 	// Quarantine, Dir).

@@ -31,15 +31,36 @@ func (l idList) IDs(off, n int) []string {
 	return l.ids[off:min(len(l.ids), off+n)]
 }
 
+// headIndex is the first screen of the default list: the newest profiles
+// from a bounded scan, standing in for the full index until it arrives.
+// Rows past the head read as not loaded yet.
+type headIndex struct {
+	ids   []string
+	total int
+}
+
+func (h headIndex) Len() int   { return h.total }
+func (h headIndex) Total() int { return h.total }
+func (h headIndex) IDs(off, n int) []string {
+	if off < 0 || off >= len(h.ids) || n <= 0 {
+		return nil
+	}
+	return h.ids[off:min(len(h.ids), off+n)]
+}
+
+// headSize is how many of the newest profiles the first screen reads.
+const headSize = 4 * pageSize
+
 // pageSize is how many rows one Summaries call fetches.
 const pageSize = 64
 
 // Messages carry the generation of the request that produced them.
 type (
 	indexMsg struct {
-		gen uint64
-		ix  Index
-		err error
+		gen  uint64
+		ix   Index
+		head bool // a headIndex; the full index of the same gen follows
+		err  error
 	}
 	pageMsg struct {
 		gen  uint64 // the index generation the page belongs to
@@ -84,6 +105,18 @@ func loadIndex(ctx context.Context, b common.Backend, gen uint64, q engine.Profi
 			return indexMsg{gen: gen, err: err}
 		}
 		return indexMsg{gen: gen, ix: ix}
+	}
+}
+
+// loadHead reads the newest profiles so the first screen need not wait
+// for the whole index.
+func loadHead(ctx context.Context, b common.Backend, gen uint64) tea.Cmd {
+	return func() tea.Msg {
+		ids, total, err := b.RecentProfiles(ctx, headSize)
+		if err != nil {
+			return indexMsg{gen: gen, head: true, err: err}
+		}
+		return indexMsg{gen: gen, head: true, ix: headIndex{ids: ids, total: total}}
 	}
 }
 

@@ -45,15 +45,18 @@ type Model struct {
 	Keys *KeyMap
 	w, h int
 
-	// The list.
-	table    *components.Table
-	sort     engine.SortKey
-	rule     string
-	ix       Index
-	indexReq common.Latest
-	pages    map[int][]engine.ProfileSummary
-	inflight map[int]bool
-	listErr  string
+	// The list. headGen and fullGen are the index generations whose head
+	// (newest profiles) and full index were shown, so a late head never
+	// replaces a full index.
+	headGen, fullGen uint64
+	table            *components.Table
+	sort             engine.SortKey
+	rule             string
+	ix               Index
+	indexReq         common.Latest
+	pages            map[int][]engine.ProfileSummary
+	inflight         map[int]bool
+	listErr          string
 
 	// Search and filter input.
 	input     components.Input
@@ -117,10 +120,16 @@ func (m *Model) Title() string { return "Profiles" }
 // Init loads the first index.
 func (m *Model) Init() tea.Cmd { return m.reload() }
 
-// reload asks for a new index with the current sort and rule.
+// reload asks for a new index with the current sort and rule. The default
+// list (last seen, no rule) first shows the newest profiles from a bounded
+// scan; the full index replaces them when it arrives.
 func (m *Model) reload() tea.Cmd {
 	ctx, gen := m.indexReq.Start(m.c.Ctx)
-	return loadIndex(ctx, m.c.Backend, gen, engine.ProfileQuery{Sort: m.sort, Rule: m.rule})
+	q := engine.ProfileQuery{Sort: m.sort, Rule: m.rule}
+	if q.Sort == engine.SortLastSeen && q.Rule == "" {
+		return tea.Batch(loadHead(ctx, m.c.Backend, gen), loadIndex(ctx, m.c.Backend, gen, q))
+	}
+	return loadIndex(ctx, m.c.Backend, gen, q)
 }
 
 // Loading implements common.View.
@@ -232,11 +241,26 @@ func (m *Model) detailSize() (int, int) {
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case indexMsg:
+		if msg.head && msg.gen == m.fullGen {
+			return nil // the full index of this request came first
+		}
 		if !m.indexReq.Accept(msg.gen) {
 			return nil // stale: a newer sort or filter was asked for
 		}
 		if msg.err != nil {
 			return m.indexFailed(msg.err)
+		}
+		if !msg.head {
+			m.fullGen = msg.gen
+			if _, wasHead := m.ix.(headIndex); wasHead && m.headGen == msg.gen {
+				// Same list, now complete: keep the reader's place.
+				cur := m.table.Cursor()
+				m.setIndex(msg.ix)
+				m.table.SetCursor(cur)
+				return m.fetchWindow()
+			}
+		} else {
+			m.headGen = msg.gen
 		}
 		m.filterErr = ""
 		if m.mode == inputFilter {
