@@ -98,14 +98,10 @@ func newConsentAtCmd(g *globalFlags) *cobra.Command {
 		Use:   "at REF [--time RFC3339]",
 		Short: "Show, per purpose, the consent status in force at a time and the record that set it",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			t := time.Now().UTC()
 			if at != "" {
+				var err error
 				if t, err = time.Parse(time.RFC3339, at); err != nil {
 					return withCode(ExitUsage, fmt.Errorf("--time: %w", err))
 				}
@@ -135,7 +131,7 @@ func newConsentAtCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintf(w, "  %-18s %-10s %s\n", p, d.Status, src)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&at, "time", "", "the time, RFC3339 (default now)")
 	cmd.Flags().StringVar(&jur, "jurisdiction", "", "judge defaults under this jurisdiction instead of the profile's")
@@ -150,12 +146,7 @@ func newConsentHistoryCmd(g *globalFlags) *cobra.Command {
 		Use:   "history REF [--purpose P]",
 		Short: "List a profile's consent trail in decision-time order (merged profiles included)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			h, err := eng.ConsentHistory(cmd.Context(), args[0], purpose)
 			if err != nil {
 				return err
@@ -167,7 +158,7 @@ func newConsentHistoryCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%-6s %s  %-18s %-10s %-20s %-8s %-13s %s\n", r.ID, fmtTime(r.DecidedAt), r.Purpose, r.Status, r.LegalBasis, r.Jurisdiction, r.Source, r.PolicyVersion)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&purpose, "purpose", "", "only this purpose")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
@@ -180,12 +171,7 @@ func newConsentReceiptCmd(g *globalFlags) *cobra.Command {
 		Use:   "receipt REF [--purpose P] [-o FILE]",
 		Short: "Write a Kantara Consent Receipt v1.1-shaped JSON document with the evidence",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			r, err := eng.ConsentReceiptFor(cmd.Context(), args[0], purpose)
 			if err != nil {
 				return err
@@ -198,7 +184,7 @@ func newConsentReceiptCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			return os.WriteFile(out, append(b, '\n'), 0o600)
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&purpose, "purpose", "", "only this purpose")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to FILE instead of standard output")
@@ -211,12 +197,7 @@ func newConsentVerifyCmd(g *globalFlags) *cobra.Command {
 		Use:   "verify",
 		Short: "Recompute the per-profile and global consent chains; exit 1 on any break",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, _ []string, eng *engine.Engine) error {
 			res, err := eng.VerifyConsent(cmd.Context())
 			if err != nil {
 				return err
@@ -235,7 +216,7 @@ func newConsentVerifyCmd(g *globalFlags) *cobra.Command {
 				return withCode(ExitFailure, nil)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"ok":bool,"records":N,"breaks":[...]}`)
 	return cmd
@@ -278,12 +259,7 @@ func newDSROpenCmd(g *globalFlags) *cobra.Command {
 		Use:   "open access|erasure|rectification REF",
 		Short: "Open a request with its due date (GDPR 30 days, CCPA/CPRA 45)",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			d, err := eng.OpenDSR(cmd.Context(), args[0], args[1], opts)
 			if err != nil {
 				return err
@@ -293,7 +269,7 @@ func newDSROpenCmd(g *globalFlags) *cobra.Command {
 			}
 			printDSR(cmd, d)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&opts.Jurisdiction, "jurisdiction", "", "jurisdiction (sets the due date; default consent.default_jurisdiction)")
 	cmd.Flags().StringVar(&opts.Channel, "via", "", "how the request arrived (email, web_form, phone, mail, ...)")
@@ -307,12 +283,7 @@ func newDSRListCmd(g *globalFlags) *cobra.Command {
 		Use:   "list [--overdue]",
 		Short: "List requests, oldest first",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, _ []string, eng *engine.Engine) error {
 			ds, err := eng.ListDSR(cmd.Context(), overdue)
 			if err != nil {
 				return err
@@ -322,7 +293,7 @@ func newDSRListCmd(g *globalFlags) *cobra.Command {
 			}
 			printDSR(cmd, ds...)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&overdue, "overdue", false, "only open requests past their due date")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
@@ -336,12 +307,7 @@ func newDSRCloseCmd(g *globalFlags) *cobra.Command {
 		Use:   "close ID [--outcome fulfilled|denied|partial] [--reason TEXT]",
 		Short: "Close a request with its outcome (a denial needs the reason)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			d, err := eng.CloseDSR(cmd.Context(), args[0], outcome, reason)
 			if err != nil {
 				return err
@@ -351,7 +317,7 @@ func newDSRCloseCmd(g *globalFlags) *cobra.Command {
 			}
 			printDSR(cmd, d)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&outcome, "outcome", "fulfilled", "fulfilled, denied or partial")
 	cmd.Flags().StringVar(&reason, "reason", "", "why the request was denied or partly fulfilled")
@@ -374,12 +340,7 @@ events with those identifiers be dropped and counted as suppressed, until
 'loupe dsr unsuppress'. Run 'loupe gc' afterwards: Badger keeps deleted bytes
 in its files until they are rewritten.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			plan, err := eng.Erase(cmd.Context(), args[0], opts)
 			if err != nil {
 				return err
@@ -410,7 +371,7 @@ in its files until they are rewritten.`,
 				fmt.Fprintln(w, "run 'loupe gc' to remove the deleted bytes from disk")
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "list what would be removed; change nothing")
 	cmd.Flags().StringVar(&opts.Request, "request", "", "the erasure request this fulfils (closed on success)")
@@ -450,19 +411,14 @@ func newDSRUnsuppressCmd(g *globalFlags) *cobra.Command {
 		Use:   "unsuppress TYPE:VALUE|PROFILE_ID",
 		Short: "Lift erasure suppression for one identifier, or every identifier of an erased profile",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			n, err := eng.Unsuppress(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "lifted %d suppression entries\n", n)
 			return nil
-		},
+		}),
 	}
 	return cmd
 }
@@ -473,12 +429,7 @@ func newAuditCmd(g *globalFlags) *cobra.Command {
 		Use:   "audit [--json]",
 		Short: "Show the audit log: who did what to which profile, when",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, _ []string, eng *engine.Engine) error {
 			log, err := eng.AuditLog(cmd.Context())
 			if err != nil {
 				return err
@@ -490,19 +441,14 @@ func newAuditCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%6d  %s  %-12s %-15s %-8s %s\n", en.Seq, fmtTime(en.Time), en.Actor, en.Action, en.Profile, en.Detail)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Recompute the audit log's hash chain; exit 1 on any break",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, _ []string, eng *engine.Engine) error {
 			res, err := eng.VerifyAudit(cmd.Context())
 			if err != nil {
 				return err
@@ -521,7 +467,7 @@ func newAuditCmd(g *globalFlags) *cobra.Command {
 				return withCode(ExitFailure, nil)
 			}
 			return nil
-		},
+		}),
 	}
 	verify.Flags().BoolVar(&asJSON, "json", false, `print {"ok":bool,"entries":N,"breaks":[...]}`)
 	cmd.AddCommand(verify)

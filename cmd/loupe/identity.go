@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/loupe-cdp/loupe/engine"
 )
 
 func newStatsCmd(g *globalFlags) *cobra.Command {
@@ -13,12 +15,7 @@ func newStatsCmd(g *globalFlags) *cobra.Command {
 		Use:   "stats",
 		Short: "Count profiles, events, identifiers, merges and rejects",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, _ []string, eng *engine.Engine) error {
 			st, err := eng.Stats(cmd.Context())
 			if err != nil {
 				return err
@@ -35,7 +32,7 @@ func newStatsCmd(g *globalFlags) *cobra.Command {
 			fmt.Fprintf(w, "merges          %s\nrefused merges  %s\nblocked ids     %s\nrejected lines  %s\nsuppressed      %s\n",
 				commas(st.Merges), commas(st.RefusedMerges), commas(st.Blocked), commas(st.Rejected), commas(st.Suppressed))
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
@@ -47,12 +44,7 @@ func newWhyCmd(g *globalFlags) *cobra.Command {
 		Use:   "why TYPE:VALUE TYPE:VALUE",
 		Short: "Explain how two identifiers were joined, or which refused merges keep them apart",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			res, err := eng.Why(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
@@ -76,7 +68,7 @@ func newWhyCmd(g *globalFlags) *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
@@ -88,12 +80,7 @@ func newUnmergeCmd(g *globalFlags) *cobra.Command {
 		Use:   "unmerge TYPE:VALUE",
 		Short: "Detach an identifier from its profile and split the profile by its remaining links",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			res, err := eng.Unmerge(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -104,7 +91,7 @@ func newUnmergeCmd(g *globalFlags) *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "detached %s from %s: now %s (%d events moved, %d links cut)\n",
 				res.Identifier, res.From, strings.Join(res.Profiles, ", "), res.Moved, res.CutLinks)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd

@@ -39,12 +39,7 @@ Messages seen before (same messageId) are skipped as duplicates. Bad lines are
 rejected with file:line and the reason, appended to rejects.ndjson in the data
 dir, and the rest goes on. Exit status 3 means some lines were rejected.`,
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			const maxShown = 20
 			shown := 0
 			opts := engine.IngestOptions{OnReject: func(source string, line int, reason string) {
@@ -80,7 +75,7 @@ dir, and the rest goes on. Exit status 3 means some lines were rejected.`,
 				return withCode(ExitRejected, nil)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	return cmd

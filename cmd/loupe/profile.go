@@ -99,12 +99,7 @@ func newProfileShowCmd(g *globalFlags) *cobra.Command {
 ids resolve to the surviving profile) or TYPE:VALUE, e.g. email:ann@example.com,
 user_id:u1, anonymous_id:a1, phone:+14155550100, device_id:d1.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			p, err := eng.Profile(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -114,7 +109,7 @@ user_id:u1, anonymous_id:a1, phone:+14155550100, device_id:d1.`,
 			}
 			printProfile(cmd.OutOrStdout(), p)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the profile as JSON")
 	return cmd
@@ -183,12 +178,7 @@ func newProfileEventsCmd(g *globalFlags) *cobra.Command {
 		Use:   "events REF [--limit N]",
 		Short: "List a profile's events, newest first",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			page, err := eng.Events(cmd.Context(), args[0], "", limit)
 			if err != nil {
 				return err
@@ -204,7 +194,7 @@ func newProfileEventsCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s  %-8s %-24s %s  (%s)\n", fmtTime(ev.Time), ev.Type, ev.Name, ev.MessageID, ev.ProfileID)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the events as a JSON array")
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many events")

@@ -115,6 +115,19 @@ func (g *globalFlags) openEngine() (*engine.Engine, error) {
 	return engine.Open(dir, opts)
 }
 
+// withEngine adapts a command body that needs the data dir open: it opens
+// the engine, runs fn, and closes it.
+func (g *globalFlags) withEngine(fn func(cmd *cobra.Command, args []string, eng *engine.Engine) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		eng, err := g.openEngine()
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		return fn(cmd, args, eng)
+	}
+}
+
 // readKeyFile reads a raw 16/24/32-byte key, or the same in hex.
 func readKeyFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)

@@ -71,12 +71,7 @@ func newRulesTraitsCmd(g *globalFlags) *cobra.Command {
 		Use:   "traits [--json]",
 		Short: "Trait keys found in the profiles, with their types and most frequent values",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			infos, err := eng.Traits(cmd.Context())
 			if err != nil {
 				return err
@@ -103,7 +98,7 @@ func newRulesTraitsCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", in.Key, in.Count, strings.Join(types, ","), strings.Join(top, ", "))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd

@@ -188,12 +188,7 @@ func newSegmentSaveCmd(g *globalFlags) *cobra.Command {
 		Use:   "save NAME 'RULE' [--description TEXT] [--purpose P]",
 		Short: "Save a rule as a new version of segment NAME",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			s, err := eng.SaveSegment(cmd.Context(), args[0], args[1], engine.SegmentOptions{Description: desc, Purpose: purpose})
 			if err != nil {
 				return ruleError(err)
@@ -203,7 +198,7 @@ func newSegmentSaveCmd(g *globalFlags) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "saved %s version %d\n", s.Name, s.Version)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&desc, "description", "", "what the segment is")
 	cmd.Flags().StringVar(&purpose, "purpose", "", "consent purpose the segment is used for (exports keep only profiles that allow it)")
@@ -217,12 +212,7 @@ func newSegmentListCmd(g *globalFlags) *cobra.Command {
 		Use:   "list [--json]",
 		Short: "List saved segments (latest versions)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			segs, err := eng.Segments(cmd.Context())
 			if err != nil {
 				return err
@@ -240,7 +230,7 @@ func newSegmentListCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", s.Name, s.Version, dash(s.Purpose), s.Time.Format(time.DateTime), s.Author, oneLine(s.Rule))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
@@ -260,12 +250,7 @@ func newSegmentShowCmd(g *globalFlags) *cobra.Command {
 		Use:   "show NAME [--json]",
 		Short: "Show a segment's latest version and how many profiles it matches now",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			m, err := eng.SegmentMembers(cmd.Context(), args[0], 0)
 			if err != nil {
 				return ruleError(err)
@@ -287,7 +272,7 @@ func newSegmentShowCmd(g *globalFlags) *cobra.Command {
 			}
 			fmt.Fprintf(w, "  rule:    %s\n  matches: %d of %d profiles\n", s.Rule, m.Count, m.Total)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
@@ -299,12 +284,7 @@ func newSegmentDeleteCmd(g *globalFlags) *cobra.Command {
 		Use:   "delete NAME",
 		Short: "Delete a segment (its history is kept)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			s, err := eng.DeleteSegment(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -314,7 +294,7 @@ func newSegmentDeleteCmd(g *globalFlags) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %s (version %d records the deletion)\n", s.Name, s.Version)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
@@ -326,12 +306,7 @@ func newSegmentHistoryCmd(g *globalFlags) *cobra.Command {
 		Use:   "history NAME [--json]",
 		Short: "Every saved version of a segment, with time and author",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			vs, err := eng.SegmentHistory(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -353,7 +328,7 @@ func newSegmentHistoryCmd(g *globalFlags) *cobra.Command {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", s.Version, s.Time.Format(time.RFC3339), s.Author, dash(s.Purpose), rule)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd
@@ -417,12 +392,7 @@ func newSegmentOverlapCmd(g *globalFlags) *cobra.Command {
 		Use:   "overlap A B [--json]",
 		Short: "Sizes of A∩B, A−B and B−A",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			ov, err := eng.SegmentOverlap(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return ruleError(err)
@@ -433,7 +403,7 @@ func newSegmentOverlapCmd(g *globalFlags) *cobra.Command {
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "both %s and %s: %d\nonly %s: %d\nonly %s: %d\n", ov.A, ov.B, ov.Both, ov.A, ov.OnlyA, ov.B, ov.OnlyB)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON")
 	return cmd

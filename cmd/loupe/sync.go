@@ -37,12 +37,7 @@ doubling an event. Progress goes to stderr.
   {"source":"...","fetched":N,"ingested":N,"duplicates":N,"quarantined":N,"cursor":"...","elapsed_ms":N,"error":null}
 --watch keeps running each source on its interval until interrupted.
 Exit status 1 if any source failed.`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
 			r := &lsync.Runner{Store: eng, Progress: syncProgress(os.Stderr)}
@@ -94,7 +89,7 @@ Exit status 1 if any source failed.`,
 				return withCode(ExitFailure, nil)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON line per source")
 	cmd.Flags().BoolVar(&watch, "watch", false, "keep syncing on each source's interval until interrupted")
@@ -137,12 +132,7 @@ func newSourcesCmd(g *globalFlags) *cobra.Command {
 		Use:   "list [--json]",
 		Short: "List sources with kind, interval, last run, rows, lag and last error",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			ss, err := lsync.Status(cmd.Context(), eng, eng.Dir(), nil)
 			if err != nil {
 				return err
@@ -156,7 +146,7 @@ func newSourcesCmd(g *globalFlags) *cobra.Command {
 			}
 			printSources(out, ss)
 			return nil
-		},
+		}),
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	var n int
@@ -251,12 +241,7 @@ A 200 {"success":true} means the events are on disk. GET /health reports
 status. Listens on loopback unless --addr says otherwise; SIGINT or SIGTERM
 shut down gracefully, writing every request already accepted.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			eng, err := g.openEngine()
-			if err != nil {
-				return err
-			}
-			defer eng.Close()
+		RunE: g.withEngine(func(cmd *cobra.Command, args []string, eng *engine.Engine) error {
 			keys, err := collector.LoadWriteKeys(eng.Dir())
 			if err != nil {
 				return withCode(ExitUsage, err)
@@ -269,7 +254,7 @@ shut down gracefully, writing every request already accepted.`,
 			fmt.Fprintf(cmd.ErrOrStderr(), "loupe: stopped: %d requests, %d messages, %d ingested in %d writes\n",
 				st.Requests, st.Messages, st.Ingested, st.Batches)
 			return err
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&addr, "addr", collector.DefaultAddr, "listen address (loopback by default)")
 	return cmd
