@@ -3,6 +3,7 @@ package rules
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -382,5 +383,54 @@ func TestCatalogueAndTraitKeys(t *testing.T) {
 	age := byKey["age"]
 	if age.Count != 3 || len(age.Types) != 3 || age.TypeCounts[0] != 1 {
 		t.Errorf("age info %+v", age)
+	}
+}
+
+// A near-unique string column keeps no lookup map once built; values that
+// repeat after that (upserts) get new codes, and every predicate and count
+// must still see them as equal.
+func TestHighCardinalityColumnAfterBuild(t *testing.T) {
+	const n = 12_000
+	b := NewTableBuilder()
+	for i := range n {
+		p := &Profile{ID: fmt.Sprintf("p%d", i), Traits: map[string]any{"email": fmt.Sprintf("u%d@example.com", i), "plan": []string{"free", "pro"}[i%2]}}
+		if err := b.Append(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tab := b.Build()
+	if tab.traits["email"].dictIdx != nil || tab.traits["plan"].dictIdx == nil {
+		t.Fatal("want no lookup map for email, a map for plan")
+	}
+	// Two more profiles share an existing email; they get new codes.
+	for _, id := range []string{"x1", "x2"} {
+		if err := tab.Upsert(&Profile{ID: id, Traits: map[string]any{"email": "u7@example.com", "plan": "pro"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	for rule, want := range map[string]int{
+		`traits.email == "u7@example.com"`:                     3,
+		`traits.email in ["u7@example.com", "u8@example.com"]`: 4,
+		`traits.email startsWith "u7@"`:                        3,
+		`traits.email != "u7@example.com"`:                     n - 1,
+		`traits.plan == "pro"`:                                 n/2 + 2,
+	} {
+		r, err := Compile(rule, CompileOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Eval(ctx, tab, EvalOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Count != want {
+			t.Errorf("%s: %d, want %d", rule, res.Count, want)
+		}
+	}
+	for _, ti := range tab.TraitKeys() {
+		if ti.Key == "email" && (len(ti.Top) == 0 || ti.Top[0].Value != "u7@example.com" || ti.Top[0].Count != 3) {
+			t.Errorf("email top values %+v: u7 should lead with 3", ti.Top)
+		}
 	}
 }

@@ -156,8 +156,28 @@ func (c *traitCol) code(s string) uint32 {
 	}
 	id := uint32(len(c.dict))
 	c.dict = append(c.dict, s)
-	c.dictIdx[s] = id
+	if c.dictIdx != nil {
+		c.dictIdx[s] = id
+	}
 	return id
+}
+
+// highCardinality is the share of rows above which a string column's
+// dictionary keeps no lookup map once built: for near-unique values (names,
+// emails, dates) the map costs ~30–50 bytes a value and deduplicates
+// almost nothing, and evaluation never uses it (predicates scan the
+// dictionary once per compile). Later upserts append their values.
+const highCardinality = 4
+
+// minRowsToDrop keeps small tables deduplicating: a table that starts small
+// and grows by upserts must not grow a dictionary entry per upsert for a
+// column with a handful of values.
+const minRowsToDrop = 10_000
+
+func (c *traitCol) dropLookupIfUnique(rows int) {
+	if c.kind == kindString && rows >= minRowsToDrop && len(c.dict)*highCardinality > rows {
+		c.dictIdx = nil
+	}
 }
 
 func (c *traitCol) set(r int, v any) {
@@ -407,6 +427,9 @@ func (b *TableBuilder) Append(p *Profile) error {
 func (b *TableBuilder) Build() *Table {
 	t := b.t
 	b.t = nil
+	for _, c := range t.traits {
+		c.dropLookupIfUnique(t.n)
+	}
 	return t
 }
 
@@ -712,7 +735,7 @@ func (t *Table) TraitKeys() []TraitInfo {
 		}
 		for code, n := range codeCounts {
 			if n > 0 {
-				values[c.dict[code]] = n
+				values[c.dict[code]] += n
 			}
 		}
 		for _, tn := range sortedKeys(types) {
