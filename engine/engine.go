@@ -52,12 +52,15 @@ type Engine struct {
 	// holds; a hit is confirmed against the owner's identifier list, so a
 	// hash collision costs a store lookup, never a wrong merge. 16 bytes an
 	// identifier instead of ~80 with string keys: millions fit.
-	idents    map[uint64]uint64
-	complete  bool // idents holds every identity in the store
-	profiles  map[uint64]*profileRec
-	nextPID   uint64
-	nextSeq   uint64
+	idents   map[uint64]uint64
+	complete bool // idents holds every identity in the store
+	profiles map[uint64]*profileRec
+	nextPID  uint64
+	nextSeq  uint64
+	// counters change under writeMu and statsMu; Stats reads them under
+	// statsMu alone, so it does not wait for a long ingest or sync.
 	counters  counters
+	statsMu   sync.Mutex
 	seqs      map[string]uint64 // other sequence counters, loaded on first use
 	dirtySeqs []string
 
@@ -234,8 +237,8 @@ func (e *Engine) Stats(ctx context.Context) (Stats, error) {
 	if err := ctx.Err(); err != nil {
 		return Stats{}, err
 	}
-	e.writeMu.Lock()
-	defer e.writeMu.Unlock()
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
 	c := e.counters
 	s := Stats{
 		Profiles: c.Profiles, Events: c.Events, Merges: c.Merges, RefusedMerges: c.Refused,

@@ -550,3 +550,25 @@ func TestRecentProfiles(t *testing.T) {
 		t.Fatalf("recent %v of %d; the full index starts %v of %d", ids, total, ix.IDs(0, 3), ix.Len())
 	}
 }
+
+// Stats answers while a writer holds the engine (a long ingest or sync):
+// the workbench header must not wait for it.
+func TestStatsDoesNotWaitForWriters(t *testing.T) {
+	e := openTest(t)
+	ingestFixture(t, e, "segment-basic.ndjson")
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	done := make(chan Stats, 1)
+	go func() {
+		st, _ := e.Stats(context.Background())
+		done <- st
+	}()
+	select {
+	case st := <-done:
+		if st.Events != 31 {
+			t.Fatalf("stats %+v", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stats waited for the writer lock")
+	}
+}

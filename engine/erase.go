@@ -177,7 +177,9 @@ func (e *Engine) Erase(ctx context.Context, ref string, opts EraseOptions) (Eras
 	if err != nil {
 		return plan, fmt.Errorf("erase: %w", err)
 	}
+	e.statsMu.Lock()
 	e.counters = next
+	e.statsMu.Unlock()
 	e.resetCaches()
 	c.forgetConsent(er.members...)
 	e.snapshotTouch(er.members...)

@@ -295,7 +295,9 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 		if err := t.Set(store.MetaKey("seq/unmerge"), putUint64(seq)); err != nil {
 			return err
 		}
+		e.statsMu.Lock()
 		e.counters = next
+		e.statsMu.Unlock()
 		return nil
 	})
 	if err != nil {

@@ -653,6 +653,8 @@ func (c *counters) add(d counters) {
 }
 
 func (e *Engine) applyDelta(d counters) {
+	e.statsMu.Lock()
+	defer e.statsMu.Unlock()
 	idents := make(map[string]int64, len(e.counters.Idents))
 	for k, v := range e.counters.Idents {
 		idents[k] = v
