@@ -13,7 +13,7 @@ import (
 )
 
 // DSRExportSchema names the layout of a subject access export; see
-// engine/DSR-EXPORT.md.
+// README.md ("Access export").
 const DSRExportSchema = "loupe.dsr-export/v1"
 
 // DSRExport is everything held about one subject.
