@@ -62,9 +62,6 @@ func (e *Engine) ExportSubject(ctx context.Context, ref string) (*DSRExport, err
 			Traits: ex.Traits, EventSummary: ex.Events, Events: []StoredEvent{}, Consent: []ConsentRecord{},
 			Merges: ExportMerges{MergedIDs: ex.MergedIDs, Links: []Link{}}, Requests: []DSR{},
 		}
-		if out.Blocked == nil {
-			out.Blocked = []BlockedIdentifier{}
-		}
 		for _, m := range append([]uint64{pid}, p.Merged...) {
 			if err := t.Iterate(store.EventPrefix(m), store.IterOptions{}, func(k, v []byte) error {
 				_, ns, _, err := store.ParseEventKey(k)

@@ -398,6 +398,7 @@ func (p *profileRec) export() *Profile {
 		ID:         pidString(p.PID),
 		MergedIDs:  make([]string, 0, len(p.Merged)),
 		Identities: make([]Identity, 0, len(p.IDs)),
+		Blocked:    make([]BlockedIdentifier, 0, len(p.Blocked)),
 		Traits:     make(map[string]Trait, len(p.Traits)),
 		Events:     make(map[string]EventStats, len(p.Events)),
 		EventCount: p.Count,
@@ -414,7 +415,7 @@ func (p *profileRec) export() *Profile {
 		out.Blocked = append(out.Blocked, BlockedIdentifier{Type: b.T, Value: b.V, Count: b.N})
 	}
 	for name, tr := range p.Traits {
-		t := Trait{TraitValue: tr.traitVal.export()}
+		t := Trait{TraitValue: tr.traitVal.export(), History: make([]TraitValue, 0, len(tr.H))}
 		for _, h := range tr.H {
 			t.History = append(t.History, h.export())
 		}

@@ -45,7 +45,7 @@ type TraitValue struct {
 // first.
 type Trait struct {
 	TraitValue
-	History []TraitValue `json:"history,omitempty"`
+	History []TraitValue `json:"history"`
 }
 
 // EventStats aggregates one event name on one profile.
@@ -56,12 +56,13 @@ type EventStats struct {
 	Sums  map[string]float64 `json:"sums,omitempty"`
 }
 
-// Profile is a unified customer profile.
+// Profile is a unified customer profile. Its JSON is the stable shape
+// `loupe profile show --json` prints: lists and maps are never null.
 type Profile struct {
 	ID         string                `json:"id"`
 	MergedIDs  []string              `json:"merged_ids"`
 	Identities []Identity            `json:"identities"`
-	Blocked    []BlockedIdentifier   `json:"blocked,omitempty"`
+	Blocked    []BlockedIdentifier   `json:"blocked"`
 	Traits     map[string]Trait      `json:"traits"`
 	Events     map[string]EventStats `json:"events"`
 	EventCount int64                 `json:"event_count"`

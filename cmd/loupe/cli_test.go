@@ -89,6 +89,18 @@ func TestProfileShowJSONAndNotFound(t *testing.T) {
 			t.Errorf("profile JSON lacks %q", k)
 		}
 	}
+	// Stable shape: lists are arrays, never null, including each trait's
+	// history.
+	for _, k := range []string{"merged_ids", "identities", "blocked"} {
+		if _, ok := p[k].([]any); !ok {
+			t.Errorf("profile JSON %q is %T, want an array", k, p[k])
+		}
+	}
+	for name, tr := range p["traits"].(map[string]any) {
+		if _, ok := tr.(map[string]any)["history"].([]any); !ok {
+			t.Errorf("trait %s history is not an array", name)
+		}
+	}
 	code, _, errOut := runCLI(t, "", "--data", dir, "profile", "show", "user_id:nobody")
 	if code != ExitNotFound || !strings.Contains(errOut, "no profile has user_id:nobody") {
 		t.Fatalf("not found: exit %d, %q", code, errOut)

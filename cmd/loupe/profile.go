@@ -27,69 +27,6 @@ func newProfileCmd(g *globalFlags) *cobra.Command {
 // profileSubcommands lets other files add `profile` subcommands.
 var profileSubcommands []func(*globalFlags) *cobra.Command
 
-// profileJSON is the stable --json shape of `loupe profile show`.
-type profileJSON struct {
-	ID         string                     `json:"id"`
-	MergedIDs  []string                   `json:"merged_ids"`
-	Identities []identityJSON             `json:"identities"`
-	Blocked    []engine.BlockedIdentifier `json:"blocked"`
-	Traits     map[string]traitJSON       `json:"traits"`
-	Events     map[string]eventStatsJSON  `json:"events"`
-	EventCount int64                      `json:"event_count"`
-	FirstSeen  time.Time                  `json:"first_seen"`
-	LastSeen   time.Time                  `json:"last_seen"`
-}
-
-type identityJSON struct {
-	Type      string    `json:"type"`
-	Value     string    `json:"value"`
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-}
-
-type traitJSON struct {
-	Value     any                 `json:"value"`
-	Time      time.Time           `json:"time"`
-	MessageID string              `json:"message_id"`
-	Source    string              `json:"source"`
-	History   []engine.TraitValue `json:"history"`
-}
-
-type eventStatsJSON struct {
-	Count int64              `json:"count"`
-	First time.Time          `json:"first"`
-	Last  time.Time          `json:"last"`
-	Sums  map[string]float64 `json:"sums,omitempty"`
-}
-
-func toProfileJSON(p *engine.Profile) profileJSON {
-	out := profileJSON{
-		ID: p.ID, MergedIDs: p.MergedIDs, Blocked: p.Blocked,
-		Identities: []identityJSON{}, Traits: map[string]traitJSON{}, Events: map[string]eventStatsJSON{},
-		EventCount: p.EventCount, FirstSeen: p.FirstSeen, LastSeen: p.LastSeen,
-	}
-	if out.MergedIDs == nil {
-		out.MergedIDs = []string{}
-	}
-	if out.Blocked == nil {
-		out.Blocked = []engine.BlockedIdentifier{}
-	}
-	for _, id := range p.Identities {
-		out.Identities = append(out.Identities, identityJSON(id))
-	}
-	for k, t := range p.Traits {
-		h := t.History
-		if h == nil {
-			h = []engine.TraitValue{}
-		}
-		out.Traits[k] = traitJSON{Value: t.Value, Time: t.Time, MessageID: t.MessageID, Source: t.Source, History: h}
-	}
-	for k, e := range p.Events {
-		out.Events[k] = eventStatsJSON(e)
-	}
-	return out
-}
-
 func newProfileShowCmd(g *globalFlags) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -105,7 +42,7 @@ user_id:u1, anonymous_id:a1, phone:+14155550100, device_id:d1.`,
 				return err
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), toProfileJSON(p))
+				return printJSON(cmd.OutOrStdout(), p)
 			}
 			printProfile(cmd.OutOrStdout(), p)
 			return nil
