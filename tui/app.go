@@ -245,20 +245,8 @@ func (a *App) key(k tea.KeyMsg) tea.Cmd {
 	case key.Matches(k, g.PrevTab):
 		a.switchTab((a.active + len(a.views) - 1) % len(a.views))
 		return nil
-	case key.Matches(k, g.Tab1):
-		a.switchTab(0)
-		return nil
-	case key.Matches(k, g.Tab2):
-		a.switchTab(1)
-		return nil
-	case key.Matches(k, g.Tab3):
-		a.switchTab(2)
-		return nil
-	case key.Matches(k, g.Tab4):
-		a.switchTab(3)
-		return nil
-	case key.Matches(k, g.Tab5):
-		a.switchTab(4)
+	case g.TabIndex(k) >= 0:
+		a.switchTab(min(g.TabIndex(k), len(a.views)-1))
 		return nil
 	case key.Matches(k, g.Suspend):
 		return tea.Suspend

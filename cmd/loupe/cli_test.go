@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/loupe-cdp/loupe/store"
 	"io"
 	"os"
 	"path/filepath"
@@ -174,5 +175,45 @@ func TestEncryptionKeyFile(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "--data", dir, "stats")
 	if code != ExitDataDir || !strings.Contains(errOut, "encryption key") {
 		t.Fatalf("open without key: %d %q", code, errOut)
+	}
+}
+
+// verify exits 0 on intact chains and 1, naming the break, after one byte
+// of a stored consent record changes.
+func TestVerifyExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, e := runCLI(t, "", "--data", dir, "ingest", "../../testdata/segment-basic.ndjson"); code != 0 {
+		t.Fatalf("ingest: %d %s", code, e)
+	}
+	for _, args := range [][]string{{"consent", "verify"}, {"audit", "verify"}} {
+		if code, out, e := runCLI(t, "", append([]string{"--data", dir}, args...)...); code != ExitOK {
+			t.Fatalf("%v on intact chains: exit %d\n%s%s", args, code, out, e)
+		}
+	}
+	db, err := store.Open(store.BadgerDir(dir), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *store.Txn) error {
+		var key, val []byte
+		if err := tx.Iterate([]byte{store.PrefixConsent}, store.IterOptions{}, func(k, v []byte) error {
+			key, val = append([]byte(nil), k...), v
+			return store.ErrStop
+		}); err != nil {
+			return err
+		}
+		if key == nil {
+			t.Fatal("no consent record to tamper with")
+		}
+		val[len(val)/2] ^= 0x01
+		return tx.Set(key, val)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCLI(t, "", "--data", dir, "consent", "verify", "--json")
+	if code != ExitFailure || !strings.Contains(out, `"ok": false`) || !strings.Contains(out, `"breaks": [`) {
+		t.Fatalf("tampered chain: exit %d\n%s", code, out)
 	}
 }

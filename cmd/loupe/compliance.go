@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -202,20 +203,12 @@ func newConsentVerifyCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if err := printJSON(cmd.OutOrStdout(), res); err != nil {
-					return err
-				}
-			} else {
+			return reportVerify(cmd.OutOrStdout(), asJSON, res, res.OK, func(w io.Writer) {
 				for _, b := range res.Breaks {
-					fmt.Fprintf(cmd.OutOrStdout(), "BREAK %-7s %-6s %-6s %s\n", b.Chain, b.Profile, b.Record, b.What)
+					fmt.Fprintf(w, "BREAK %-7s %-6s %-6s %s\n", b.Chain, b.Profile, b.Record, b.What)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%d records, %d breaks\n", res.Records, len(res.Breaks))
-			}
-			if !res.OK {
-				return withCode(ExitFailure, nil)
-			}
-			return nil
+				fmt.Fprintf(w, "%d records, %d breaks\n", res.Records, len(res.Breaks))
+			})
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"ok":bool,"records":N,"breaks":[...]}`)
@@ -453,20 +446,12 @@ func newAuditCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				if err := printJSON(cmd.OutOrStdout(), res); err != nil {
-					return err
-				}
-			} else {
+			return reportVerify(cmd.OutOrStdout(), asJSON, res, res.OK, func(w io.Writer) {
 				for _, b := range res.Breaks {
-					fmt.Fprintf(cmd.OutOrStdout(), "BREAK entry %d: %s\n", b.Entry, b.What)
+					fmt.Fprintf(w, "BREAK entry %d: %s\n", b.Entry, b.What)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%d entries, %d breaks\n", res.Entries, len(res.Breaks))
-			}
-			if !res.OK {
-				return withCode(ExitFailure, nil)
-			}
-			return nil
+				fmt.Fprintf(w, "%d entries, %d breaks\n", res.Entries, len(res.Breaks))
+			})
 		}),
 	}
 	verify.Flags().BoolVar(&asJSON, "json", false, `print {"ok":bool,"entries":N,"breaks":[...]}`)
@@ -540,4 +525,20 @@ string. The old value stays in the trait's history.`,
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why the value is rectified (kept with it and in the audit log)")
 	return cmd
+}
+
+// reportVerify prints a chain verification (res as JSON, or text) and
+// turns a broken chain into exit status 1.
+func reportVerify(w io.Writer, asJSON bool, res any, ok bool, text func(io.Writer)) error {
+	if asJSON {
+		if err := printJSON(w, res); err != nil {
+			return err
+		}
+	} else {
+		text(w)
+	}
+	if !ok {
+		return withCode(ExitFailure, nil)
+	}
+	return nil
 }

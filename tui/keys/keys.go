@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
 )
 
 // Action is a named binding.
@@ -46,6 +47,16 @@ type Global struct {
 	Copy      key.Binding
 	Suspend   key.Binding
 	Redraw    key.Binding
+}
+
+// TabIndex is the tab (0-based) whose key k is, or -1.
+func (g *Global) TabIndex(k tea.KeyMsg) int {
+	for i, b := range []key.Binding{g.Tab1, g.Tab2, g.Tab3, g.Tab4, g.Tab5} {
+		if key.Matches(k, b) {
+			return i
+		}
+	}
+	return -1
 }
 
 // DefaultGlobal is the default global key map.
