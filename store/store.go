@@ -84,7 +84,11 @@ func badgerOptions(dir string, opts Options) badger.Options {
 	// Sized for a two-core workstation: two compactors (each compaction
 	// holds table builders in memory), Badger's default level-0 thresholds,
 	// a 128 MB block cache. The index cache is needed by encryption and
-	// keeps table indexes off the heap.
+	// keeps table indexes off the heap. Values over 512 bytes (nearly every
+	// event; few profiles) go to the value log, written once, instead of
+	// being rewritten by every LSM compaction: at a million profiles that
+	// halves ingest CPU (see BENCHMARKS.md). Deleted values stay in the log
+	// until `loupe gc` rewrites the store, which erasure already requires.
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithCompression(options.Snappy).
@@ -92,7 +96,8 @@ func badgerOptions(dir string, opts Options) badger.Options {
 		WithNumCompactors(2).
 		WithBlockCacheSize(128 << 20).
 		WithIndexCacheSize(64 << 20).
-		WithMetricsEnabled(false)
+		WithMetricsEnabled(false).
+		WithValueThreshold(512)
 	if opts.MemTableSize > 0 {
 		bo = bo.WithMemTableSize(opts.MemTableSize)
 	}
