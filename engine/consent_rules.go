@@ -30,10 +30,18 @@ func (c *compliance) notePIDs(pids ...uint64) {
 }
 
 // consentNow is the consent in force now, by purpose, for the rules'
-// consented(purpose): the snapshot hook (snapshot.go snapshotConsent).
+// consented(purpose), read when a profile enters the rules snapshot.
 // Profiles without any record get the default jurisdiction's defaults
 // without touching the store.
 func (e *Engine) consentNow(p *profileRec) map[string]bool {
+	return e.consentNowFrom(p, nil, nil)
+}
+
+// consentNowFrom is consentNow for callers that read in bulk: own, when
+// not nil, holds the encoded records stored under p's own pid (a snapshot
+// build reads them in the same pass as the profiles), and t, when not nil,
+// is the read transaction for the rest (records under merged-away pids).
+func (e *Engine) consentNowFrom(p *profileRec, own [][]byte, t *store.Txn) map[string]bool {
 	c, err := e.compl()
 	if err != nil {
 		return nil
@@ -57,30 +65,44 @@ func (e *Engine) consentNow(p *profileRec) map[string]bool {
 		}
 		s.loaded = true
 	}
-	_, has := s.set[p.PID]
+	// The pids whose records must be read from the store.
+	var read []uint64
+	if _, ok := s.set[p.PID]; ok && own == nil {
+		read = append(read, p.PID)
+	}
 	for _, m := range p.Merged {
-		if has {
-			break
+		if _, ok := s.set[m]; ok {
+			read = append(read, m)
 		}
-		_, has = s.set[m]
 	}
 	dflt := s.dflt
 	s.mu.Unlock()
-	if !has {
+	if len(read) == 0 && len(own) == 0 {
 		return dflt
 	}
 	var recs []*consent.Record
-	e.db.View(func(t *store.Txn) error {
-		for _, m := range append([]uint64{p.PID}, p.Merged...) {
-			t.Iterate(store.ConsentPrefix(m), store.IterOptions{}, func(_, v []byte) error {
-				if s, err := consent.Decode(v); err == nil && s.Record != nil {
-					recs = append(recs, s.Record)
-				}
-				return nil
-			})
+	add := func(_, v []byte) error {
+		if s, err := consent.Decode(v); err == nil && s.Record != nil {
+			recs = append(recs, s.Record)
 		}
 		return nil
-	})
+	}
+	for _, v := range own {
+		add(nil, v)
+	}
+	if len(read) > 0 {
+		scan := func(t *store.Txn) error {
+			for _, m := range read {
+				t.Iterate(store.ConsentPrefix(m), store.IterOptions{}, add)
+			}
+			return nil
+		}
+		if t != nil {
+			scan(t)
+		} else {
+			e.db.View(scan)
+		}
+	}
 	st := c.cfg.StateAt(recs, e.now(), "")
 	out := make(map[string]bool, len(st))
 	for k, d := range st {

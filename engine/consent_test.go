@@ -223,6 +223,15 @@ func TestPointInTimeAcrossMerge(t *testing.T) {
 	if h := history(t, e, "user_id:u1", "marketing_email"); len(h) != 3 || h[2].ID != "c3" {
 		t.Errorf("combined trail %+v", h)
 	}
+	// The rules snapshot reads profiles and consent records in one pass;
+	// u1's grant is stored under a1's merged-away pid.
+	pv, err := e.Preview(context.Background(), `consented("marketing_email")`, PreviewOptions{Sample: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pv.Count != 1 || len(pv.Sample) != 1 || pv.Sample[0].ID != p.ID {
+		t.Errorf("consented(marketing_email) after the merges: %d profiles %+v, want only %s", pv.Count, pv.Sample, p.ID)
+	}
 	// Change-only recording after the merge sees both trails: a1's grant
 	// is in force, so a banner grant records nothing.
 	ingestString(t, e, prefsEvent("m9", "user_id:u1", ct0.Add(6*time.Hour), map[string]any{"Marketing": true}, false))

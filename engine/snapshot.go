@@ -181,6 +181,7 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 	type batch struct {
 		pids []uint64
 		vals [][]byte
+		cons [][][]byte // encoded consent records under each pid
 		out  []*rules.Profile
 		recs []*profileRec
 		err  error
@@ -213,12 +214,34 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 			return true
 		}
 		err := e.db.View(func(t *store.Txn) error {
+			// Consent records are keyed by pid like profiles, so one pass
+			// over both hands each profile the records under its own pid;
+			// records under merged-away pids are read by the workers.
+			cons := t.NewCursor([]byte{store.PrefixConsent}, store.IterOptions{})
+			defer cons.Close()
 			return t.Iterate([]byte{store.PrefixProfile}, store.IterOptions{}, func(k, v []byte) error {
 				if len(k) != 9 {
 					return nil
 				}
-				cur.pids = append(cur.pids, store.Uint64(k, 1))
+				pid := store.Uint64(k, 1)
+				own := noConsentRecords
+				for ; cons.Valid(); cons.Next() {
+					cpid, _, err := store.ParseConsentKey(cons.Key())
+					if err != nil || cpid < pid {
+						continue
+					}
+					if cpid > pid {
+						break
+					}
+					cv, err := cons.Value()
+					if err != nil {
+						return err
+					}
+					own = append(own, cv) // noConsentRecords has no capacity: never shared
+				}
+				cur.pids = append(cur.pids, pid)
 				cur.vals = append(cur.vals, v)
+				cur.cons = append(cur.cons, own)
 				if len(cur.pids) == batchN && !send() {
 					return ctx.Err()
 				}
@@ -235,6 +258,10 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// One read transaction per worker for the few consent
+			// records stored under merged-away pids.
+			t := e.db.NewTxn(false)
+			defer t.Discard()
 			for b := range jobs {
 				b.out = make([]*rules.Profile, len(b.pids))
 				b.recs = make([]*profileRec, len(b.pids))
@@ -245,9 +272,9 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 						break
 					}
 					b.recs[i] = p
-					b.out[i] = e.ruleProfile(p)
+					b.out[i] = e.ruleProfileFrom(p, b.cons[i], t)
 				}
-				b.vals = nil
+				b.vals, b.cons = nil, nil
 				close(b.done)
 			}
 		}()
@@ -369,6 +396,16 @@ func (s *snapState) compact() {
 
 // ruleProfile converts a stored profile to what rules see.
 func (e *Engine) ruleProfile(p *profileRec) *rules.Profile {
+	return e.ruleProfileFrom(p, nil, nil)
+}
+
+// noConsentRecords is a profile's own consent records when it has none;
+// unlike nil it says they were read (see consentNowFrom).
+var noConsentRecords = [][]byte{}
+
+// ruleProfileFrom is ruleProfile with the consent records already read
+// (own, nil if not) and a transaction for the rest (nil: open one).
+func (e *Engine) ruleProfileFrom(p *profileRec, own [][]byte, t *store.Txn) *rules.Profile {
 	rp := &rules.Profile{
 		ID:        pidString(p.PID),
 		FirstSeen: unixTime(p.First),
@@ -407,15 +444,9 @@ func (e *Engine) ruleProfile(p *profileRec) *rules.Profile {
 			rp.Events[name] = st
 		}
 	}
-	rp.Consent = e.snapshotConsent(p)
+	rp.Consent = e.consentNowFrom(p, own, t)
 	return rp
 }
-
-// snapshotConsent is the profile's current consent by purpose. The consent
-// ledger (ConsentState) has not landed yet, so nobody has consent and
-// consented() is false, as the rule language documents; switch this one
-// function over when it does.
-func (e *Engine) snapshotConsent(p *profileRec) map[string]bool { return e.consentNow(p) }
 
 // snapshotIndex serves sorted and filtered profile lists from the rules
 // snapshot. A rule that does not compile is returned as *rules.Error.

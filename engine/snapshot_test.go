@@ -98,6 +98,13 @@ func checkSnapshotEqualsStore(t *testing.T, e *Engine) {
 				t.Errorf("%s: identities %s = %v, want %v", got.ID, typ, got.Identities[typ], vs)
 			}
 		}
+		// The build reads consent in bulk; ruleProfile reads it per
+		// profile, merged-away pids included.
+		for purpose, ok := range want.Consent {
+			if got.Consent[purpose] != ok {
+				t.Errorf("%s: consented(%q) = %v, want %v", got.ID, purpose, got.Consent[purpose], ok)
+			}
+		}
 		if len(got.Events) != len(p.Events) {
 			t.Errorf("%s: %d event names, want %d", got.ID, len(got.Events), len(p.Events))
 		}

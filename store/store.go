@@ -285,6 +285,41 @@ func (t *Txn) Iterate(prefix []byte, o IterOptions, fn func(key, value []byte) e
 	return nil
 }
 
+// Cursor walks the keys under one prefix in order, under the caller's
+// control: a merge-join of two record kinds keyed alike (profiles and their
+// consent records, say) advances two cursors in one pass. Iterate is
+// simpler when one kind is enough. A Cursor must be closed before its Txn
+// is discarded.
+type Cursor struct {
+	it     *badger.Iterator
+	prefix []byte
+}
+
+// NewCursor returns a cursor on the first key under prefix.
+func (t *Txn) NewCursor(prefix []byte, o IterOptions) *Cursor {
+	io := badger.DefaultIteratorOptions
+	io.Prefix = prefix
+	io.PrefetchValues = !o.KeysOnly
+	c := &Cursor{it: t.t.NewIterator(io), prefix: prefix}
+	c.it.Seek(prefix)
+	return c
+}
+
+// Valid reports whether the cursor is on a key under its prefix.
+func (c *Cursor) Valid() bool { return c.it.ValidForPrefix(c.prefix) }
+
+// Key is the current key; it is only valid until Next.
+func (c *Cursor) Key() []byte { return c.it.Item().Key() }
+
+// Value is a copy of the current value.
+func (c *Cursor) Value() ([]byte, error) { return c.it.Item().ValueCopy(nil) }
+
+// Next moves to the next key.
+func (c *Cursor) Next() { c.it.Next() }
+
+// Close releases the cursor.
+func (c *Cursor) Close() { c.it.Close() }
+
 // prefixEnd is a key just after every key with prefix, for reverse seeks.
 func prefixEnd(prefix []byte) []byte {
 	end := append([]byte(nil), prefix...)
