@@ -130,18 +130,19 @@ func resolveSegments(ctx context.Context, t *Table, r *Rule, opts EvalOptions, s
 // worker is one evaluation goroutine's state: the planned predicate and,
 // for VM leaves, a VM, the cursor its functions read and a reusable env.
 type worker struct {
-	t      *Table
-	rule   *Rule
-	cur    cursor
-	vm     vm.VM
-	env    map[string]any
-	traits map[string]any
-	idents map[string][]string
-	cols   []*traitCol // literal trait keys the rule reads
-	envRow int
-	rowErr error
-	pred   pred
-	plan   string
+	t        *Table
+	rule     *Rule
+	cur      cursor
+	vm       vm.VM
+	env      map[string]any
+	traits   map[string]any
+	idents   map[string][]string
+	identBuf []string    // backs the slices in idents for the current row
+	cols     []*traitCol // literal trait keys the rule reads
+	envRow   int
+	rowErr   error
+	pred     pred
+	plan     string
 }
 
 func newWorker(t *Table, r *Rule, now time.Time, segs map[string]*bitmap, forceVM bool) (*worker, error) {
@@ -232,11 +233,17 @@ func (w *worker) prepare(r int) {
 	}
 	if w.rule.needIdent {
 		clear(w.idents)
+		// One scratch slice for the row's values, reused from row to row:
+		// the VM does not keep them beyond the run. If append moves it,
+		// the slices already handed out keep the old array.
+		buf := w.identBuf[:0]
 		for typ, c := range t.idents {
-			if vs := c.get(r); len(vs) > 0 {
-				w.idents[typ] = vs
+			start := len(buf)
+			if buf = c.appendTo(buf, r); len(buf) > start {
+				w.idents[typ] = buf[start:len(buf):len(buf)]
 			}
 		}
+		w.identBuf = buf
 	}
 }
 

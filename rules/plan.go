@@ -326,10 +326,10 @@ func (p *planner) traitPred(c *traitCol, op string, lit any) pred {
 	present := c.present
 	switch c.kind {
 	case kindString:
-		table := make([]bool, len(c.dict))
+		table := make([]bool, c.dict.len())
 		any := false
-		for code, s := range c.dict {
-			table[code] = applyOp(op, s, lit)
+		for code := range table {
+			table[code] = applyOp(op, c.dict.at(code), lit)
 			any = any || table[code]
 		}
 		codes := c.codes
@@ -585,10 +585,13 @@ func (p *planner) numeric(n ast.Node) (func(int) float64, bool) {
 			return func(int) float64 { return 0 }, true
 		}
 		if !has {
-			counts := e.count
+			if len(e.wide) > 0 { // counts[d] would be the wideCount marker
+				return func(r int) float64 { return float64(e.cnt(r)) }, true
+			}
+			rows, cum, counts := e.has, e.cum, e.count
 			return func(r int) float64 {
-				if r < len(counts) {
-					return float64(counts[r])
+				if d, ok := rank(rows, cum, r); ok {
+					return float64(counts[d])
 				}
 				return 0
 			}, true
@@ -613,10 +616,10 @@ func (p *planner) numeric(n ast.Node) (func(int) float64, bool) {
 			return func(int) float64 { return 0 }, true
 		}
 		if !has {
-			sums, counts := e.sums[pi], e.count
+			rows, cum, sums, counts := e.has, e.cum, e.sums[pi], e.count
 			return func(r int) float64 {
-				if r < len(sums) && counts[r] != 0 {
-					return sums[r]
+				if d, ok := rank(rows, cum, r); ok && d < len(sums) && counts[d] != 0 {
+					return sums[d]
 				}
 				return 0
 			}, true

@@ -4,8 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
+	"slices"
 	"sort"
+	"strings"
 	"time"
+	"unsafe"
 )
 
 // Table is an in-memory columnar snapshot of profiles, the input of
@@ -15,13 +19,27 @@ import (
 // an ID index; first/last seen are int64 Unix nanoseconds; each trait key is
 // one typed column (dictionary-encoded strings with uint32 codes, float64,
 // int64 or bool values with a presence bitmap; a key whose values have more
-// than one type falls back to an []any column); each event name keeps
-// all-time count/first/last/sums per row plus the retained occurrences in CSR
-// layout (per-row offsets into one unix []int64 array and one []float64 array
-// per numeric property), which makes windows exact (see the package doc);
-// identities are CSR string lists per identifier type; consent, suppression
-// and deletion are bitmaps. Columns grow lazily: a row beyond a column's
-// length simply has no value there.
+// than one type falls back to an []any column). Each event name is a sparse
+// column: a presence bitmap over rows with a rank index (rows set in the
+// words before each 64-row word), and dense arrays over the rows that have
+// the event, in row order: all-time count (uint32), first/last (Unix ns),
+// sums per numeric property, and the retained occurrences in CSR layout
+// (offsets into one unix []int64 array and one []float64 array per numeric
+// property), which makes windows exact (see the package doc). Identities are
+// CSR lists per identifier type. String dictionaries and identity values are
+// string arenas: the bytes of all values back to back in one []byte, plus
+// uint32 end offsets. Consent, suppression and deletion are bitmaps. Columns
+// grow lazily: a row beyond a column's length simply has no value there.
+//
+// String values returned by Trait, Traits, Identities and Row point into
+// the arenas (TraitKeys returns copies): they stay valid and unchanged for
+// as long as they are referenced, but each one keeps its arena's buffer (the
+// bytes of every value of that column at the time) alive. Clone a string
+// that is kept long after the table is dropped or rebuilt.
+//
+// Size limits: a table holds fewer than 2^31 rows, and each string arena,
+// identity list and occurrence array fewer than 2^32 bytes or entries;
+// Append and Upsert return an error wrapping ErrTableFull beyond that.
 //
 // Concurrency: Table is not synchronized internally. Any number of readers
 // (Eval, Row, ID, Trait, TraitKeys, ...) may run at the same time, but Upsert,
@@ -43,6 +61,11 @@ type Table struct {
 	events     map[string]*eventCol
 	idents     map[string]*identCol
 	consent    map[string]*bitmap
+	// used bounds every uint32 offset or code in use in any column: the
+	// sum over all appended rows of profileUse. While used plus a new
+	// profile's use stays within offsetLimit, no column can overflow and
+	// room skips the per-column check.
+	used uint64
 }
 
 // zeroNs encodes the zero time.Time in int64 time columns.
@@ -85,19 +108,95 @@ func (b *bitmap) set(i int, v bool) {
 	}
 }
 
-// growTo extends s with zero values to length n (never shrinks).
+// growTo extends s with zero values to length n (never shrinks). Capacity
+// grows like append's (by about a quarter for large slices), so a column
+// trimmed by Build does not double on the first Upsert.
 func growTo[T any](s []T, n int) []T {
 	if len(s) >= n {
 		return s
 	}
-	if cap(s) >= n {
-		return s[:n]
-	}
-	c := max(n, 2*cap(s), 64)
-	ns := make([]T, n, c)
-	copy(ns, s)
-	return ns
+	old := len(s)
+	s = slices.Grow(s, n-old)[:n]
+	clear(s[old:])
+	return s
 }
+
+// clip returns s without its spare capacity, copying it, unless that spare
+// is under 1/64 of its length. Build and Compact call it once per column;
+// columns grown by append keep up to a fifth of their size (a half for
+// small ones) as spare capacity otherwise.
+func clip[T any](s []T) []T {
+	if cap(s)-len(s) <= len(s)/64 {
+		return s
+	}
+	if len(s) == 0 {
+		return nil
+	}
+	return append(make([]T, 0, len(s)), s...)
+}
+
+// offsetLimit is the largest offset, code or entry count a uint32 column
+// field can hold (a variable so tests can lower it).
+var offsetLimit uint64 = math.MaxUint32
+
+// maxRows is the largest row count (row indexes are int32 in the ID index).
+const maxRows = math.MaxInt32
+
+// ErrTableFull is returned (wrapped) by TableBuilder.Append and Table.Upsert
+// when the profile does not fit: the table already has the most rows it can
+// hold, or a column would need an offset beyond its uint32 range (4 GiB of
+// string bytes in one dictionary or identity type, or 2^32 values or
+// retained occurrences). The table is left unchanged.
+var ErrTableFull = errors.New("rules: table full")
+
+// strArena stores strings back to back in one byte slice; string k is
+// buf[ends[k-1]:ends[k]] (from 0 for k == 0). It costs 4 bytes per string
+// plus the bytes, where a []string costs a 16-byte header plus a separately
+// allocated, size-class-rounded copy per string.
+//
+// at hands out strings that alias buf (unsafe.String). That is safe because
+// bytes are never modified once appended: add only appends, and append
+// writes beyond len(buf) (into spare capacity nobody has been handed) or
+// copies to a new array, leaving the old one, still referenced by the
+// strings handed out before, untouched; clip and Compact also copy rather
+// than rewrite. A handed-out string keeps the buffer it points into alive.
+type strArena struct {
+	buf  []byte
+	ends []uint32
+}
+
+func (a *strArena) len() int { return len(a.ends) }
+
+// at returns string k.
+func (a *strArena) at(k int) string {
+	var lo uint32
+	if k > 0 {
+		lo = a.ends[k-1]
+	}
+	hi := a.ends[k]
+	if hi == lo {
+		return ""
+	}
+	return unsafe.String(&a.buf[lo], int(hi-lo))
+}
+
+// fits reports whether strings of n bytes in total, k of them, can be
+// added without overflowing the uint32 offsets.
+func (a *strArena) fits(n, k int) bool {
+	return uint64(len(a.buf))+uint64(n) <= offsetLimit && uint64(len(a.ends))+uint64(k) <= offsetLimit
+}
+
+// add appends s; the caller has checked fits.
+func (a *strArena) add(s string) {
+	a.buf = append(a.buf, s...)
+	a.ends = append(a.ends, uint32(len(a.buf)))
+}
+
+func (a *strArena) clip() {
+	a.buf, a.ends = clip(a.buf), clip(a.ends)
+}
+
+func (a *strArena) bytes() int64 { return int64(cap(a.buf)) + int64(cap(a.ends))*4 }
 
 type colKind uint8
 
@@ -117,13 +216,13 @@ type traitCol struct {
 	key     string
 	kind    colKind
 	present bitmap
-	codes   []uint32 // kindString
-	dict    []string
-	dictIdx map[string]uint32
-	f       []float64 // kindFloat
-	i       []int64   // kindInt
-	b       bitmap    // kindBool
-	a       []any     // kindAny
+	codes   []uint32 // kindString: index into dict
+	dict    strArena
+	dictIdx map[string]uint32 // keys are clones, not arena strings: they must not pin an old arena buffer
+	f       []float64         // kindFloat
+	i       []int64           // kindInt
+	b       bitmap            // kindBool
+	a       []any             // kindAny
 }
 
 // normalize maps a trait value to its stored form and kind.
@@ -154,10 +253,10 @@ func (c *traitCol) code(s string) uint32 {
 	if id, ok := c.dictIdx[s]; ok {
 		return id
 	}
-	id := uint32(len(c.dict))
-	c.dict = append(c.dict, s)
+	id := uint32(c.dict.len())
+	c.dict.add(s)
 	if c.dictIdx != nil {
-		c.dictIdx[s] = id
+		c.dictIdx[strings.Clone(s)] = id
 	}
 	return id
 }
@@ -175,9 +274,14 @@ const highCardinality = 4
 const minRowsToDrop = 10_000
 
 func (c *traitCol) dropLookupIfUnique(rows int) {
-	if c.kind == kindString && rows >= minRowsToDrop && len(c.dict)*highCardinality > rows {
+	if c.kind == kindString && rows >= minRowsToDrop && c.dict.len()*highCardinality > rows {
 		c.dictIdx = nil
 	}
+}
+
+func (c *traitCol) clip() {
+	c.present, c.codes, c.f, c.i, c.b, c.a = clip(c.present), clip(c.codes), clip(c.f), clip(c.i), clip(c.b), clip(c.a)
+	c.dict.clip()
 }
 
 func (c *traitCol) set(r int, v any) {
@@ -216,7 +320,8 @@ func (c *traitCol) set(r int, v any) {
 	}
 }
 
-// toAny converts a typed column to an []any column.
+// toAny converts a typed column to an []any column. Strings in it still
+// point into the old dictionary arena, which they keep alive.
 func (c *traitCol) toAny() {
 	n := len(c.present) * 64
 	a := make([]any, 0, n)
@@ -228,7 +333,7 @@ func (c *traitCol) toAny() {
 		a = a[:len(a)-1]
 	}
 	c.kind, c.a = kindAny, a
-	c.codes, c.dict, c.dictIdx, c.f, c.i, c.b = nil, nil, nil, nil, nil, nil
+	c.codes, c.dict, c.dictIdx, c.f, c.i, c.b = nil, strArena{}, nil, nil, nil, nil
 }
 
 // get returns row r's value; nil, false when absent.
@@ -238,7 +343,7 @@ func (c *traitCol) get(r int) (any, bool) {
 	}
 	switch c.kind {
 	case kindString:
-		return c.dict[c.codes[r]], true
+		return c.dict.at(int(c.codes[r])), true
 	case kindFloat:
 		return c.f[r], true
 	case kindInt:
@@ -253,17 +358,40 @@ func (c *traitCol) get(r int) (any, bool) {
 	return nil, false
 }
 
-// eventCol is one event name's columns.
+// rank returns the dense position of row r in a sparse column (rows set in
+// has before r) and whether r is set. cum[w] is the number of rows set in
+// has[:w]. Absent rows, the common case, cost one word load.
+func rank(has bitmap, cum []uint32, r int) (int, bool) {
+	w := r >> 6
+	if w >= len(has) {
+		return 0, false
+	}
+	word, bit := has[w], uint64(1)<<(uint(r)&63)
+	if word&bit == 0 {
+		return 0, false
+	}
+	return int(cum[w]) + bits.OnesCount64(word&(bit-1)), true
+}
+
+// wideCount in eventCol.count means the count does not fit in [0, 2^32-1):
+// it is kept in eventCol.wide.
+const wideCount = math.MaxUint32
+
+// eventCol is one event name's columns: sparse over rows (has, cum), dense
+// over the rows that have the event (positions from rank).
 type eventCol struct {
 	name    string
-	count   []int64
-	first   []int64 // Unix ns, zeroNs if unknown
-	last    []int64
-	offs    []uint32 // CSR: row r's occurrences are unix[offs[r]:offs[r+1]]
+	has     bitmap   // rows with stats for this event (EventStats given, even empty)
+	cum     []uint32 // cum[w]: rows set in has[:w]
+	count   []uint32 // [dense] all-time count, or wideCount
+	wide    map[uint32]int64
+	first   []int64  // [dense] Unix ns, zeroNs if unknown
+	last    []int64  // [dense]
+	offs    []uint32 // CSR: dense position d's occurrences are unix[offs[d]:offs[d+1]]
 	unix    []int64  // occurrence times, seconds, oldest first per row
 	props   []string
 	propIdx map[string]int
-	sums    [][]float64 // [prop][row] all-time sums
+	sums    [][]float64 // [prop][dense] all-time sums; shorter than count after the last row with the property
 	vals    [][]float64 // [prop][occurrence]
 }
 
@@ -279,20 +407,33 @@ func (e *eventCol) prop(name string) int {
 	return p
 }
 
+// set records row r's stats. r must be above every row set before (rows
+// are only appended), so r's dense position is the next one.
 func (e *eventCol) set(r int, s EventStats) {
-	e.count = growTo(e.count, r+1)
-	e.first = growTo(e.first, r+1)
-	e.last = growTo(e.last, r+1)
-	e.count[r] = s.Count
-	e.first[r] = nsOf(s.First)
-	e.last[r] = nsOf(s.Last)
+	d := len(e.count)
+	for w := r >> 6; len(e.has) <= w; {
+		e.has = append(e.has, 0)
+		e.cum = append(e.cum, uint32(d))
+	}
+	e.has[r>>6] |= 1 << (uint(r) & 63)
+	if s.Count >= 0 && s.Count < wideCount {
+		e.count = append(e.count, uint32(s.Count))
+	} else {
+		e.count = append(e.count, wideCount)
+		if e.wide == nil {
+			e.wide = map[uint32]int64{}
+		}
+		e.wide[uint32(d)] = s.Count
+	}
+	e.first = append(e.first, nsOf(s.First))
+	e.last = append(e.last, nsOf(s.Last))
 	for name, v := range s.Sums {
 		p := e.prop(name)
-		e.sums[p] = growTo(e.sums[p], r+1)
-		e.sums[p][r] = v
+		e.sums[p] = growTo(e.sums[p], d+1)
+		e.sums[p][d] = v
 	}
-	for len(e.offs) < r+1 {
-		e.offs = append(e.offs, uint32(len(e.unix)))
+	if len(e.offs) == 0 {
+		e.offs = append(e.offs, 0)
 	}
 	for _, o := range s.Recent {
 		for name, v := range o.Values {
@@ -305,17 +446,24 @@ func (e *eventCol) set(r int, s EventStats) {
 	e.offs = append(e.offs, uint32(len(e.unix)))
 }
 
-// occ returns the bounds of row r's occurrences.
-func (e *eventCol) occ(r int) (int, int) {
-	if r+1 >= len(e.offs) {
-		return 0, 0
+func (e *eventCol) dense(r int) (int, bool) { return rank(e.has, e.cum, r) }
+
+// countAt returns the all-time count at dense position d.
+func (e *eventCol) countAt(d int) int64 {
+	if c := e.count[d]; c != wideCount {
+		return int64(c)
 	}
-	return int(e.offs[r]), int(e.offs[r+1])
+	return e.wide[uint32(d)]
+}
+
+// occ returns the bounds of the occurrences at dense position d.
+func (e *eventCol) occ(d int) (int, int) {
+	return int(e.offs[d]), int(e.offs[d+1])
 }
 
 func (e *eventCol) cnt(r int) int64 {
-	if r < len(e.count) {
-		return e.count[r]
+	if d, ok := e.dense(r); ok {
+		return e.countAt(d)
 	}
 	return 0
 }
@@ -323,13 +471,14 @@ func (e *eventCol) cnt(r int) int64 {
 // windowCount counts row r's events with time > cutoff (cutoffNs in Unix
 // ns, cutoffSec = floor(cutoffNs/1e9)). See the package doc for exactness.
 func (e *eventCol) windowCount(r int, cutoffNs, cutoffSec int64) int64 {
-	if r >= len(e.count) || e.count[r] == 0 {
+	d, ok := e.dense(r)
+	if !ok || e.count[d] == 0 {
 		return 0
 	}
-	if f := e.first[r]; f != zeroNs && f > cutoffNs {
-		return e.count[r]
+	if f := e.first[d]; f != zeroNs && f > cutoffNs {
+		return e.countAt(d)
 	}
-	lo, hi := e.occ(r)
+	lo, hi := e.occ(d)
 	k := hi
 	for k > lo && e.unix[k-1] > cutoffSec {
 		k--
@@ -340,16 +489,20 @@ func (e *eventCol) windowCount(r int, cutoffNs, cutoffSec int64) int64 {
 // sum returns row r's sum of property p (-1: unknown, 0) all time, or
 // within the window when hasWindow.
 func (e *eventCol) sum(r, p int, hasWindow bool, cutoffNs, cutoffSec int64) float64 {
-	if p < 0 || r >= len(e.count) || e.count[r] == 0 {
+	if p < 0 {
 		return 0
 	}
-	if !hasWindow || (e.first[r] != zeroNs && e.first[r] > cutoffNs) {
-		if s := e.sums[p]; r < len(s) {
-			return s[r]
+	d, ok := e.dense(r)
+	if !ok || e.count[d] == 0 {
+		return 0
+	}
+	if !hasWindow || (e.first[d] != zeroNs && e.first[d] > cutoffNs) {
+		if s := e.sums[p]; d < len(s) {
+			return s[d]
 		}
 		return 0
 	}
-	lo, hi := e.occ(r)
+	lo, hi := e.occ(d)
 	vals := e.vals[p]
 	var total float64
 	for k := hi - 1; k >= lo && e.unix[k] > cutoffSec; k-- {
@@ -361,31 +514,53 @@ func (e *eventCol) sum(r, p int, hasWindow bool, cutoffNs, cutoffSec int64) floa
 }
 
 func (e *eventCol) lastNs(r int) int64 {
-	if r < len(e.last) && e.count[r] > 0 {
-		return e.last[r]
+	if d, ok := e.dense(r); ok && e.countAt(d) > 0 {
+		return e.last[d]
 	}
 	return zeroNs
 }
 
-// identCol is one identifier type's values in CSR layout.
+func (e *eventCol) clip() {
+	e.has, e.cum, e.count, e.first, e.last, e.offs, e.unix = clip(e.has), clip(e.cum), clip(e.count), clip(e.first), clip(e.last), clip(e.offs), clip(e.unix)
+	for p := range e.props {
+		e.sums[p], e.vals[p] = clip(e.sums[p]), clip(e.vals[p])
+	}
+}
+
+// identCol is one identifier type's values in CSR layout: row r's values
+// are vals entries offs[r] to offs[r+1].
 type identCol struct {
 	offs []uint32
-	vals []string
+	vals strArena
 }
 
 func (c *identCol) set(r int, vs []string) {
 	for len(c.offs) < r+1 {
-		c.offs = append(c.offs, uint32(len(c.vals)))
+		c.offs = append(c.offs, uint32(c.vals.len()))
 	}
-	c.vals = append(c.vals, vs...)
-	c.offs = append(c.offs, uint32(len(c.vals)))
+	for _, v := range vs {
+		c.vals.add(v)
+	}
+	c.offs = append(c.offs, uint32(c.vals.len()))
 }
 
-func (c *identCol) get(r int) []string {
+// appendTo appends row r's values to dst.
+func (c *identCol) appendTo(dst []string, r int) []string {
 	if r+1 >= len(c.offs) {
+		return dst
+	}
+	for k := c.offs[r]; k < c.offs[r+1]; k++ {
+		dst = append(dst, c.vals.at(int(k)))
+	}
+	return dst
+}
+
+// get returns row r's values as a new slice (nil when none).
+func (c *identCol) get(r int) []string {
+	if r+1 >= len(c.offs) || c.offs[r] == c.offs[r+1] {
 		return nil
 	}
-	return c.vals[c.offs[r]:c.offs[r+1]:c.offs[r+1]]
+	return c.appendTo(make([]string, 0, c.offs[r+1]-c.offs[r]), r)
 }
 
 // TableBuilder builds a Table from profiles.
@@ -419,30 +594,53 @@ func (b *TableBuilder) Append(p *Profile) error {
 	if _, ok := b.t.index[p.ID]; ok {
 		return fmt.Errorf("%w %q", ErrDuplicateID, p.ID)
 	}
-	b.t.appendRow(p)
-	return nil
+	return b.t.appendRow(p)
 }
 
 // Build returns the table. The builder must not be used afterwards.
 func (b *TableBuilder) Build() *Table {
 	t := b.t
 	b.t = nil
+	t.finish()
+	return t
+}
+
+// finish drops the lookup maps of near-unique dictionaries and the spare
+// capacity of every column.
+func (t *Table) finish() {
+	t.ids, t.firstSeen, t.lastSeen = clip(t.ids), clip(t.firstSeen), clip(t.lastSeen)
+	t.suppressed, t.deleted = clip(t.suppressed), clip(t.deleted)
 	for _, c := range t.traits {
 		c.dropLookupIfUnique(t.n)
+		c.clip()
 	}
-	return t
+	for _, e := range t.events {
+		e.clip()
+	}
+	for _, c := range t.idents {
+		c.offs = clip(c.offs)
+		c.vals.clip()
+	}
+	for _, b := range t.consent {
+		*b = clip(*b)
+	}
 }
 
 // Upsert replaces the profile with p.ID, or adds it. The new version is
 // appended as a new row and the old row is marked deleted, so existing row
 // indexes stay valid (they keep pointing at the old, now deleted, version).
+// When p does not fit (ErrTableFull) the table is left unchanged.
 // See Table for the locking contract.
 func (t *Table) Upsert(p *Profile) error {
 	if p.ID == "" {
 		return errors.New("rules: profile without ID")
 	}
+	use, err := t.room(p)
+	if err != nil {
+		return err
+	}
 	t.Delete(p.ID)
-	t.appendRow(p)
+	t.add(p, use)
 	return nil
 }
 
@@ -460,18 +658,110 @@ func (t *Table) Delete(id string) bool {
 }
 
 // Compact returns a new table holding only the live rows, in order. Row
-// indexes change.
+// indexes change. Like Build, it leaves no lookup map on near-unique
+// dictionaries and no spare capacity.
 func (t *Table) Compact() *Table {
 	nt := newTable()
 	for r := 0; r < t.n; r++ {
 		if !t.deleted.get(r) {
-			nt.appendRow(t.Row(r))
+			if err := nt.appendRow(t.Row(r)); err != nil {
+				// Each column of nt holds a subset of the values of the
+				// same column of t, which fit.
+				panic(fmt.Sprintf("rules: Compact: %v", err))
+			}
 		}
 	}
+	nt.finish()
 	return nt
 }
 
-func (t *Table) appendRow(p *Profile) {
+// profileUse bounds how much p adds to any uint32 offset or code of a
+// column: its string bytes and string count (dictionaries, identities) plus
+// its retained occurrences.
+func profileUse(p *Profile) uint64 {
+	var n uint64
+	for _, v := range p.Traits {
+		if s, ok := v.(string); ok {
+			n += uint64(len(s)) + 1
+		}
+	}
+	for _, vs := range p.Identities {
+		for _, v := range vs {
+			n += uint64(len(v)) + 1
+		}
+	}
+	for _, s := range p.Events {
+		n += uint64(len(s.Recent))
+	}
+	return n
+}
+
+// room checks that p fits in t (see ErrTableFull) and returns its
+// profileUse.
+func (t *Table) room(p *Profile) (uint64, error) {
+	if t.n >= maxRows {
+		return 0, fmt.Errorf("%w: profile %q: the table already has %d rows", ErrTableFull, p.ID, t.n)
+	}
+	use := profileUse(p)
+	if t.used+use <= offsetLimit {
+		return use, nil
+	}
+	// Near the limit: check each column p adds to.
+	full := func(what, name string) error {
+		return fmt.Errorf("%w: profile %q: %s %q would exceed %d bytes or values (uint32 offsets); compact or shard the snapshot", ErrTableFull, p.ID, what, name, offsetLimit)
+	}
+	for k, v := range p.Traits {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		c := t.traits[k]
+		if c == nil || c.kind != kindString {
+			c = &traitCol{} // a new dictionary, or none at all (kindAny)
+		}
+		if !c.dict.fits(len(s), 1) {
+			return 0, full("trait", k)
+		}
+	}
+	for typ, vs := range p.Identities {
+		c := t.idents[typ]
+		if c == nil {
+			c = &identCol{}
+		}
+		n := 0
+		for _, v := range vs {
+			n += len(v)
+		}
+		if !c.vals.fits(n, len(vs)) {
+			return 0, full("identity type", typ)
+		}
+	}
+	for name, s := range p.Events {
+		e := t.events[name]
+		if e == nil {
+			e = &eventCol{}
+		}
+		if uint64(len(e.unix))+uint64(len(s.Recent)) > offsetLimit {
+			return 0, full("event", name)
+		}
+	}
+	return use, nil
+}
+
+// appendRow appends p as a new row, or returns an error wrapping
+// ErrTableFull and leaves t unchanged.
+func (t *Table) appendRow(p *Profile) error {
+	use, err := t.room(p)
+	if err != nil {
+		return err
+	}
+	t.add(p, use)
+	return nil
+}
+
+// add appends p, which room has accepted with its use.
+func (t *Table) add(p *Profile, use uint64) {
+	t.used += use
 	r := t.n
 	t.n++
 	t.live++
@@ -565,8 +855,8 @@ func (t *Table) Traits(i int) map[string]any {
 	return m
 }
 
-// Identities returns row i's identities as a new map (the slices share the
-// table's storage and must not be modified).
+// Identities returns row i's identities as a new map of new slices (the
+// strings point into the table's storage, see Table).
 func (t *Table) Identities(i int) map[string][]string {
 	m := map[string][]string{}
 	for typ, c := range t.idents {
@@ -590,22 +880,20 @@ func (t *Table) Row(i int) *Profile {
 		Suppressed: t.suppressed.get(i),
 	}
 	for name, e := range t.events {
-		if e.cnt(i) == 0 && i >= len(e.count) {
+		d, ok := e.dense(i)
+		if !ok {
 			continue
 		}
-		if i >= len(e.count) {
-			continue
-		}
-		s := EventStats{Count: e.count[i], First: timeOf(e.first[i]), Last: timeOf(e.last[i])}
+		s := EventStats{Count: e.countAt(d), First: timeOf(e.first[d]), Last: timeOf(e.last[d])}
 		for p, prop := range e.props {
-			if i < len(e.sums[p]) {
+			if d < len(e.sums[p]) {
 				if s.Sums == nil {
 					s.Sums = map[string]float64{}
 				}
-				s.Sums[prop] = e.sums[p][i]
+				s.Sums[prop] = e.sums[p][d]
 			}
 		}
-		lo, hi := e.occ(i)
+		lo, hi := e.occ(d)
 		for k := lo; k < hi; k++ {
 			o := Occurrence{Unix: e.unix[k]}
 			for p, prop := range e.props {
@@ -650,30 +938,29 @@ func sortedKeys[V any](m map[string]V) []string {
 // string bytes, and maps at ~48 bytes per entry plus the key).
 func (t *Table) Bytes() int64 {
 	var n int64
-	strs := func(ss []string) {
-		n += int64(cap(ss)) * 16
-		for _, s := range ss {
-			n += int64(len(s))
-		}
+	n += int64(cap(t.ids)) * 16
+	for _, s := range t.ids {
+		n += int64(len(s))
 	}
-	strs(t.ids)
 	n += int64(len(t.index)) * (16 + 4 + 28) // key header, value, map overhead; key bytes shared with ids
 	n += int64(cap(t.firstSeen)+cap(t.lastSeen)) * 8
 	n += int64(cap(t.suppressed)+cap(t.deleted)) * 8
 	for _, c := range t.traits {
 		n += int64(cap(c.present))*8 + int64(cap(c.codes))*4 + int64(cap(c.f))*8 + int64(cap(c.i))*8 + int64(cap(c.b))*8 + int64(cap(c.a))*16
-		strs(c.dict)
-		n += int64(len(c.dictIdx)) * 48
+		n += c.dict.bytes()
+		for k := range c.dictIdx {
+			n += 48 + int64(len(k))
+		}
 	}
 	for _, e := range t.events {
-		n += int64(cap(e.count)+cap(e.first)+cap(e.last)+cap(e.unix))*8 + int64(cap(e.offs))*4
+		n += int64(cap(e.has)+cap(e.first)+cap(e.last)+cap(e.unix))*8 + int64(cap(e.cum)+cap(e.count)+cap(e.offs))*4
+		n += int64(len(e.wide)) * 48
 		for p := range e.props {
 			n += int64(cap(e.sums[p])+cap(e.vals[p])) * 8
 		}
 	}
 	for _, c := range t.idents {
-		n += int64(cap(c.offs)) * 4
-		strs(c.vals)
+		n += int64(cap(c.offs))*4 + c.vals.bytes()
 	}
 	for _, b := range t.consent {
 		n += int64(cap(*b)) * 8
@@ -708,7 +995,7 @@ func (t *Table) TraitKeys() []TraitInfo {
 		values := map[any]int{}
 		var codeCounts []int
 		if c.kind == kindString {
-			codeCounts = make([]int, len(c.dict))
+			codeCounts = make([]int, c.dict.len())
 		}
 		for r := 0; r < t.n; r++ {
 			if t.deleted.get(r) || !c.present.get(r) {
@@ -735,7 +1022,7 @@ func (t *Table) TraitKeys() []TraitInfo {
 		}
 		for code, n := range codeCounts {
 			if n > 0 {
-				values[c.dict[code]] += n
+				values[c.dict.at(code)] += n
 			}
 		}
 		for _, tn := range sortedKeys(types) {
@@ -757,6 +1044,11 @@ func (t *Table) TraitKeys() []TraitInfo {
 		})
 		if len(info.Top) > 10 {
 			info.Top = info.Top[:10]
+		}
+		for i, vc := range info.Top {
+			if s, ok := vc.Value.(string); ok {
+				info.Top[i].Value = strings.Clone(s) // callers cache these; do not pin the arena
+			}
 		}
 		out = append(out, info)
 	}
