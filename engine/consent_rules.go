@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"sync"
 
 	"github.com/loupe-cdp/loupe/engine/consent"
@@ -38,10 +39,11 @@ func (e *Engine) consentNow(p *profileRec) map[string]bool {
 }
 
 // consentNowFrom is consentNow for callers that read in bulk: own, when
-// not nil, holds the encoded records stored under p's own pid (a snapshot
-// build reads them in the same pass as the profiles), and t, when not nil,
-// is the read transaction for the rest (records under merged-away pids).
-func (e *Engine) consentNowFrom(p *profileRec, own [][]byte, t *store.Txn) map[string]bool {
+// not nil, holds the encoded records stored under p's own pid, and merged,
+// when not nil, holds those of every merged-away pid that has any (a
+// snapshot build reads both in passes over the store, see
+// mergedConsentRecords). What is nil is read from the store.
+func (e *Engine) consentNowFrom(p *profileRec, own [][]byte, merged map[uint64][][]byte) map[string]bool {
 	c, err := e.compl()
 	if err != nil {
 		return nil
@@ -71,6 +73,10 @@ func (e *Engine) consentNowFrom(p *profileRec, own [][]byte, t *store.Txn) map[s
 		read = append(read, p.PID)
 	}
 	for _, m := range p.Merged {
+		if merged != nil {
+			own = append(own[:len(own):len(own)], merged[m]...)
+			continue
+		}
 		if _, ok := s.set[m]; ok {
 			read = append(read, m)
 		}
@@ -91,17 +97,12 @@ func (e *Engine) consentNowFrom(p *profileRec, own [][]byte, t *store.Txn) map[s
 		add(nil, v)
 	}
 	if len(read) > 0 {
-		scan := func(t *store.Txn) error {
+		e.db.View(func(t *store.Txn) error {
 			for _, m := range read {
 				t.Iterate(store.ConsentPrefix(m), store.IterOptions{}, add)
 			}
 			return nil
-		}
-		if t != nil {
-			scan(t)
-		} else {
-			e.db.View(scan)
-		}
+		})
 	}
 	st := c.cfg.StateAt(recs, e.now(), "")
 	out := make(map[string]bool, len(st))
@@ -109,4 +110,38 @@ func (e *Engine) consentNowFrom(p *profileRec, own [][]byte, t *store.Txn) map[s
 		out[k] = d.Consented()
 	}
 	return out
+}
+
+// mergedConsentRecords reads, in one pass, the encoded consent records
+// stored under merged-away pids (records stay under the pid that owned them
+// when they were recorded), by pid. Merged-away ids ('a' keys) and consent
+// records ('c' keys) are both ordered by pid, so this is a merge-join.
+func (e *Engine) mergedConsentRecords(ctx context.Context) (map[uint64][][]byte, error) {
+	out := map[uint64][][]byte{}
+	err := e.db.View(func(t *store.Txn) error {
+		cons := t.NewCursor([]byte{store.PrefixConsent}, store.IterOptions{})
+		defer cons.Close()
+		return t.Iterate([]byte{store.PrefixMerged}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
+			if len(k) != 9 {
+				return nil
+			}
+			m := store.Uint64(k, 1)
+			for ; cons.Valid(); cons.Next() {
+				pid, _, err := store.ParseConsentKey(cons.Key())
+				if err != nil || pid < m {
+					continue
+				}
+				if pid > m {
+					break
+				}
+				v, err := cons.Value()
+				if err != nil {
+					return err
+				}
+				out[m] = append(out[m], v)
+			}
+			return ctx.Err()
+		})
+	})
+	return out, err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/loupe-cdp/loupe/engine/identity"
@@ -188,6 +189,10 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 		done chan struct{}
 	}
 	const batchN = 512
+	merged, err := e.mergedConsentRecords(ctx)
+	if err != nil {
+		return fmt.Errorf("rules snapshot: %w", err)
+	}
 	workers := max(1, runtime.GOMAXPROCS(0))
 	jobs := make(chan *batch, workers*2)
 	ordered := make(chan *batch, workers*4)
@@ -216,7 +221,7 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 		err := e.db.View(func(t *store.Txn) error {
 			// Consent records are keyed by pid like profiles, so one pass
 			// over both hands each profile the records under its own pid;
-			// records under merged-away pids are read by the workers.
+			// those under merged-away pids were read before (merged).
 			cons := t.NewCursor([]byte{store.PrefixConsent}, store.IterOptions{})
 			defer cons.Close()
 			return t.Iterate([]byte{store.PrefixProfile}, store.IterOptions{}, func(k, v []byte) error {
@@ -258,10 +263,6 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// One read transaction per worker for the few consent
-			// records stored under merged-away pids.
-			t := e.db.NewTxn(false)
-			defer t.Discard()
 			for b := range jobs {
 				b.out = make([]*rules.Profile, len(b.pids))
 				b.recs = make([]*profileRec, len(b.pids))
@@ -272,7 +273,7 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 						break
 					}
 					b.recs[i] = p
-					b.out[i] = e.ruleProfileFrom(p, b.cons[i], t)
+					b.out[i] = e.ruleProfileFrom(p, b.cons[i], merged)
 				}
 				b.vals, b.cons = nil, nil
 				close(b.done)
@@ -404,8 +405,8 @@ func (e *Engine) ruleProfile(p *profileRec) *rules.Profile {
 var noConsentRecords = [][]byte{}
 
 // ruleProfileFrom is ruleProfile with the consent records already read
-// (own, nil if not) and a transaction for the rest (nil: open one).
-func (e *Engine) ruleProfileFrom(p *profileRec, own [][]byte, t *store.Txn) *rules.Profile {
+// (see consentNowFrom; nil means read them from the store).
+func (e *Engine) ruleProfileFrom(p *profileRec, own [][]byte, merged map[uint64][][]byte) *rules.Profile {
 	rp := &rules.Profile{
 		ID:        pidString(p.PID),
 		FirstSeen: unixTime(p.First),
@@ -444,7 +445,7 @@ func (e *Engine) ruleProfileFrom(p *profileRec, own [][]byte, t *store.Txn) *rul
 			rp.Events[name] = st
 		}
 	}
-	rp.Consent = e.consentNowFrom(p, own, t)
+	rp.Consent = e.consentNowFrom(p, own, merged)
 	return rp
 }
 
@@ -509,10 +510,13 @@ func (e *Engine) snapshotIndex(ctx context.Context, q ProfileQuery) (*ProfileInd
 // Caller holds s.mu.
 func (e *Engine) summaryAt(s *snapState, r int) ProfileSummary {
 	t := s.table
+	// Strings from the table point into its arenas: summaries are copied
+	// out so that a list held by the workbench does not keep an old
+	// snapshot's arenas alive after a rebuild.
 	ids := t.Identities(r)
 	one := func(typ string) string {
 		if vs := ids[typ]; len(vs) > 0 {
-			return vs[0]
+			return strings.Clone(vs[0])
 		}
 		return ""
 	}
@@ -529,6 +533,9 @@ func (e *Engine) summaryAt(s *snapState, r int) ProfileSummary {
 		if v, ok := t.Trait(r, k); ok {
 			if sum.Traits == nil {
 				sum.Traits = map[string]any{}
+			}
+			if str, ok := v.(string); ok {
+				v = strings.Clone(str)
 			}
 			sum.Traits[k] = v
 		}
@@ -558,7 +565,12 @@ func (e *Engine) TraitFrequency(ctx context.Context, trait, rule string) ([]Valu
 		t := s.table
 		add := func(row int) {
 			if v, ok := t.Trait(row, trait); ok {
-				counts[valueText(v)]++
+				k := valueText(v)
+				if n, seen := counts[k]; seen {
+					counts[k] = n + 1
+				} else {
+					counts[strings.Clone(k)] = 1 // not an alias of the table's arena
+				}
 			}
 		}
 		if r != nil {

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -337,5 +338,37 @@ func TestHeadAndEntryRoundTrip(t *testing.T) {
 	}
 	if strings.Contains(HashIP([]byte("s"), "203.0.113.9"), "203.0") {
 		t.Error("ip in hash")
+	}
+}
+
+// TestDecodeDamagedBytes: every truncation of a stored record is refused as
+// corrupt, and no flipped byte makes Decode panic.
+func TestDecodeDamagedBytes(t *testing.T) {
+	r := rec(7, "analytics", Granted, t0)
+	r.Seq = 3
+	b, h, err := Encode(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	if err != nil || got.Record == nil || *got.Record != r || got.Hash != h {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	for n := 0; n < len(b); n++ {
+		if _, err := Decode(b[:n]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated to %d bytes: err %v, want ErrCorrupt", n, err)
+		}
+	}
+	for i := range b {
+		for _, x := range []byte{0xff, '"', '{', '\\', 0} {
+			if b[i] == x {
+				continue
+			}
+			d := append([]byte(nil), b...)
+			d[i] = x
+			if s, err := Decode(d); err == nil && s.Record != nil && s.Hash == h {
+				t.Fatalf("byte %d set to %q: decoded with the original hash", i, x)
+			}
+		}
 	}
 }

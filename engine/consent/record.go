@@ -21,6 +21,7 @@
 package consent
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
@@ -31,6 +32,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // Statuses.
@@ -149,12 +152,21 @@ func Encode(r *Record) ([]byte, Hash, error) {
 
 // Decode reads stored bytes. The returned Hash of a live record is the hash
 // of b; a stub's is the hash it keeps.
+//
+// Records are read by the million when the rules snapshot is built, so the
+// decoder is goccy/go-json and the stub probe is skipped for bytes that
+// cannot be a stub: a stub is written with the member "erased":true, and
+// that sequence cannot occur inside a JSON string (its quotes would be
+// escaped). Whatever the bytes, a damaged record is an ErrCorrupt, never a
+// panic; tampering that still parses is what the hash chain catches.
 func Decode(b []byte) (Stored, error) {
 	var probe struct {
 		Erased bool `json:"erased"`
 	}
-	if err := json.Unmarshal(b, &probe); err != nil {
-		return Stored{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	if bytes.Contains(b, erasedMember) {
+		if err := unmarshal(b, &probe); err != nil {
+			return Stored{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
 	}
 	if probe.Erased {
 		var s Stub
@@ -168,11 +180,24 @@ func Decode(b []byte) (Stored, error) {
 		return Stored{Stub: &s, Hash: h}, nil
 	}
 	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := unmarshal(b, &r); err != nil {
 		return Stored{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return Stored{Record: &r, Hash: Sum(b)}, nil
 }
+
+// unmarshal is goccy/go-json's Unmarshal with its panics on hostile input
+// turned into errors.
+func unmarshal(b []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed record: %v", r)
+		}
+	}()
+	return gojson.Unmarshal(b, v)
+}
+
+var erasedMember = []byte(`"erased":true`)
 
 // Erase turns a stored record into its stub's bytes.
 func Erase(s Stored, at time.Time) ([]byte, error) {
