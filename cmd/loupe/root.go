@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ type globalFlags struct {
 	verbose           bool
 	noColor           bool
 	mouse             bool
+	cpuProfile        string
 }
 
 func newRootCmd() *cobra.Command {
@@ -42,6 +44,27 @@ With no command it opens the workbench on the data dir.`,
 	pf.BoolVar(&g.verbose, "verbose", false, "log Badger's own messages to stderr")
 	pf.BoolVar(&g.noColor, "no-color", false, "workbench without colour (NO_COLOR is honoured too)")
 	pf.BoolVar(&g.mouse, "mouse", false, "workbench: enable the mouse wheel (off keeps the terminal's text selection)")
+	// --cpuprofile is for measuring (BENCHMARKS.md), not for users.
+	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to `FILE`")
+	pf.MarkHidden("cpuprofile")
+	var profile *os.File
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if g.cpuProfile == "" {
+			return nil
+		}
+		f, err := os.Create(g.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		profile = f
+		return pprof.StartCPUProfile(f)
+	}
+	root.PersistentPostRun = func(*cobra.Command, []string) {
+		if profile != nil {
+			pprof.StopCPUProfile()
+			profile.Close()
+		}
+	}
 	root.AddCommand(
 		newIngestCmd(g),
 		newProfileCmd(g),
