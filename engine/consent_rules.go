@@ -126,22 +126,38 @@ func (e *Engine) mergedConsentRecords(ctx context.Context) (map[uint64][][]byte,
 				return nil
 			}
 			m := store.Uint64(k, 1)
-			for ; cons.Valid(); cons.Next() {
-				pid, _, err := store.ParseConsentKey(cons.Key())
-				if err != nil || pid < m {
-					continue
-				}
-				if pid > m {
-					break
-				}
-				v, err := cons.Value()
-				if err != nil {
-					return err
-				}
-				out[m] = append(out[m], v)
+			recs, err := consentRecordsAt(cons, m)
+			if len(recs) > 0 {
+				out[m] = recs
+			}
+			if err != nil {
+				return err
 			}
 			return ctx.Err()
 		})
 	})
 	return out, err
+}
+
+// consentRecordsAt moves cons, a cursor over consent records, past every
+// record stored under a pid below pid and returns the encoded records
+// stored under pid (nil if none). Called with increasing pids, it
+// merge-joins the consent records with another record kind keyed by pid.
+func consentRecordsAt(cons *store.Cursor, pid uint64) ([][]byte, error) {
+	var out [][]byte
+	for ; cons.Valid(); cons.Next() {
+		cpid, _, err := store.ParseConsentKey(cons.Key())
+		if err != nil || cpid < pid {
+			continue
+		}
+		if cpid > pid {
+			break
+		}
+		v, err := cons.Value()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }

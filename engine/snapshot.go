@@ -229,20 +229,12 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 					return nil
 				}
 				pid := store.Uint64(k, 1)
-				own := noConsentRecords
-				for ; cons.Valid(); cons.Next() {
-					cpid, _, err := store.ParseConsentKey(cons.Key())
-					if err != nil || cpid < pid {
-						continue
-					}
-					if cpid > pid {
-						break
-					}
-					cv, err := cons.Value()
-					if err != nil {
-						return err
-					}
-					own = append(own, cv) // noConsentRecords has no capacity: never shared
+				own, err := consentRecordsAt(cons, pid)
+				if err != nil {
+					return err
+				}
+				if own == nil {
+					own = noConsentRecords
 				}
 				cur.pids = append(cur.pids, pid)
 				cur.vals = append(cur.vals, v)

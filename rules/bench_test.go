@@ -167,17 +167,7 @@ func richProfile(rng *rand.Rand, i int) *Profile {
 				os[j].Values = map[string]float64{"revenue": float64(10 + rng.IntN(290))}
 			}
 		}
-		sortOcc(os)
-		s := EventStats{Count: int64(len(os)), First: time.Unix(os[0].Unix, 0), Last: time.Unix(os[len(os)-1].Unix, 0), Recent: os}
-		for _, o := range os {
-			for k, v := range o.Values {
-				if s.Sums == nil {
-					s.Sums = map[string]float64{}
-				}
-				s.Sums[k] += v
-			}
-		}
-		p.Events[name] = s
+		p.Events[name] = statsOf(os)
 		first, last = min(first, os[0].Unix), max(last, os[len(os)-1].Unix)
 	}
 	p.FirstSeen, p.LastSeen = time.Unix(first, 0), time.Unix(last, 0)

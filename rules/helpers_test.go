@@ -80,21 +80,27 @@ func demoProfile(rng *rand.Rand, i int) *Profile {
 	}
 	var first, last int64 = 1 << 62, 0
 	for name, os := range occ {
-		sortOcc(os)
-		s := EventStats{Count: int64(len(os)), First: time.Unix(os[0].Unix, 0), Last: time.Unix(os[len(os)-1].Unix, 0), Recent: os}
-		for _, o := range os {
-			for k, v := range o.Values {
-				if s.Sums == nil {
-					s.Sums = map[string]float64{}
-				}
-				s.Sums[k] += v
-			}
-		}
-		p.Events[name] = s
+		p.Events[name] = statsOf(os)
 		first, last = min(first, os[0].Unix), max(last, os[len(os)-1].Unix)
 	}
 	p.FirstSeen, p.LastSeen = time.Unix(first, 0), time.Unix(last, 0)
 	return p
+}
+
+// statsOf sorts os by time and returns the event stats they make: count,
+// first, last, and the sums of each property.
+func statsOf(os []Occurrence) EventStats {
+	sortOcc(os)
+	s := EventStats{Count: int64(len(os)), First: time.Unix(os[0].Unix, 0), Last: time.Unix(os[len(os)-1].Unix, 0), Recent: os}
+	for _, o := range os {
+		for k, v := range o.Values {
+			if s.Sums == nil {
+				s.Sums = map[string]float64{}
+			}
+			s.Sums[k] += v
+		}
+	}
+	return s
 }
 
 func sortOcc(os []Occurrence) {

@@ -256,16 +256,7 @@ func TestEventColumnsAcrossWordBoundaries(t *testing.T) {
 		`event_count("B", "30d") + 0 == 1`:    1,    // VM leaf
 		`days_since(last_event("B")) > 1e300`: rows, // B has no Last: +Inf everywhere
 	} {
-		r := mustCompile(t, src)
-		for _, mode := range []scanMode{modePlanned, modeVM} {
-			res, err := r.scanMode(context.Background(), tab, EvalOptions{Now: testNow}, nil, mode)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Count != want {
-				t.Errorf("%s (mode %d): %d matches, want %d", src, mode, res.Count, want)
-			}
-		}
+		checkCountBothPaths(t, tab, src, want)
 	}
 }
 
@@ -565,15 +556,22 @@ func TestWideEventCounts(t *testing.T) {
 		`sum("W", "v") > 0`:                                   5, // count != 0 and v > 0
 		`sum("W", "v", "2w") >= 0 && sum("W", "v", "2w") < 1`: 2,
 	} {
-		r := mustCompile(t, src)
-		for _, mode := range []scanMode{modePlanned, modeVM} {
-			res, err := r.scanMode(context.Background(), tab, EvalOptions{Now: testNow}, nil, mode)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Count != want {
-				t.Errorf("%s (mode %d): %d matches, want %d", src, mode, res.Count, want)
-			}
+		checkCountBothPaths(t, tab, src, want)
+	}
+}
+
+// checkCountBothPaths runs src through the planner and through the VM and
+// checks that both match want rows.
+func checkCountBothPaths(t *testing.T, tab *Table, src string, want int) {
+	t.Helper()
+	r := mustCompile(t, src)
+	for _, mode := range []scanMode{modePlanned, modeVM} {
+		res, err := r.scanMode(context.Background(), tab, EvalOptions{Now: testNow}, nil, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Count != want {
+			t.Errorf("%s (mode %d): %d matches, want %d", src, mode, res.Count, want)
 		}
 	}
 }
