@@ -85,10 +85,12 @@ func badgerOptions(dir string, opts Options) badger.Options {
 	// holds table builders in memory), Badger's default level-0 thresholds,
 	// a 128 MB block cache. The index cache is needed by encryption and
 	// keeps table indexes off the heap. Values over 512 bytes (nearly every
-	// event; few profiles) go to the value log, written once, instead of
-	// being rewritten by every LSM compaction: at a million profiles that
-	// halves ingest CPU (see BENCHMARKS.md). Deleted values stay in the log
-	// until `loupe gc` rewrites the store, which erasure already requires.
+	// event, and most profile records) go to the value log, written once,
+	// instead of being rewritten by every LSM compaction: that doubled the
+	// 1M-person ingest (see BENCHMARKS.md). The price: a scan of profile
+	// records reads the log at random offsets, slow when it is not in the
+	// page cache. Deleted values stay in the log until `loupe gc` rewrites
+	// the store, which erasure already requires.
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithCompression(options.Snappy).
