@@ -115,26 +115,26 @@ func (e *Engine) consentNowFrom(p *profileRec, own [][]byte, merged map[uint64][
 // mergedConsentRecords reads, in one pass, the encoded consent records
 // stored under merged-away pids (records stay under the pid that owned them
 // when they were recorded), by pid. Merged-away ids ('a' keys) and consent
-// records ('c' keys) are both ordered by pid, so this is a merge-join.
-func (e *Engine) mergedConsentRecords(ctx context.Context) (map[uint64][][]byte, error) {
+// records ('c' keys) are both ordered by pid, so this is a merge-join. t is
+// the read transaction the caller scans profiles with, so both see the same
+// version of the store.
+func mergedConsentRecords(ctx context.Context, t *store.Txn) (map[uint64][][]byte, error) {
 	out := map[uint64][][]byte{}
-	err := e.db.View(func(t *store.Txn) error {
-		cons := t.NewCursor([]byte{store.PrefixConsent}, store.IterOptions{})
-		defer cons.Close()
-		return t.Iterate([]byte{store.PrefixMerged}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
-			if len(k) != 9 {
-				return nil
-			}
-			m := store.Uint64(k, 1)
-			recs, err := consentRecordsAt(cons, m)
-			if len(recs) > 0 {
-				out[m] = recs
-			}
-			if err != nil {
-				return err
-			}
-			return ctx.Err()
-		})
+	cons := t.NewCursor([]byte{store.PrefixConsent}, store.IterOptions{})
+	defer cons.Close()
+	err := t.Iterate([]byte{store.PrefixMerged}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
+		if len(k) != 9 {
+			return nil
+		}
+		m := store.Uint64(k, 1)
+		recs, err := consentRecordsAt(cons, m)
+		if len(recs) > 0 {
+			out[m] = recs
+		}
+		if err != nil {
+			return err
+		}
+		return ctx.Err()
 	})
 	return out, err
 }

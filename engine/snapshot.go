@@ -189,8 +189,12 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 		done chan struct{}
 	}
 	const batchN = 512
-	merged, err := e.mergedConsentRecords(ctx)
+	// One read transaction for everything the build reads; the scan
+	// goroutine discards it when its iterators are closed.
+	txn := e.db.NewTxn(false)
+	merged, err := mergedConsentRecords(ctx, txn)
 	if err != nil {
+		txn.Discard()
 		return fmt.Errorf("rules snapshot: %w", err)
 	}
 	workers := max(1, runtime.GOMAXPROCS(0))
@@ -218,7 +222,7 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 			cur = &batch{done: make(chan struct{})}
 			return true
 		}
-		err := e.db.View(func(t *store.Txn) error {
+		err := func(t *store.Txn) error {
 			// Consent records are keyed by pid like profiles, so one pass
 			// over both hands each profile the records under its own pid;
 			// those under merged-away pids were read before (merged).
@@ -244,7 +248,8 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 				}
 				return nil
 			})
-		})
+		}(txn)
+		txn.Discard()
 		if err == nil && len(cur.pids) > 0 {
 			send()
 		}
