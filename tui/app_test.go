@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/loupe-cdp/loupe/tui/views/profiles"
@@ -130,7 +131,7 @@ func TestDetailAndEventJSON(t *testing.T) {
 	contains(t, s, "Event ")
 	contains(t, s, `"messageId"`)
 	press(t, a, "y")
-	if copied == "" || !contains2(copied, `"messageId"`) {
+	if copied == "" || !strings.Contains(copied, `"messageId"`) {
 		t.Fatalf("copied %q", copied)
 	}
 	press(t, a, "esc", "esc")
@@ -147,7 +148,7 @@ func TestFrequencyFiltersToValue(t *testing.T) {
 	contains(t, s, "Frequency of plan")
 	contains(t, s, "pro")
 	// Find the "pro" row and filter to it.
-	for i := 0; i < 10 && !contains2(copyOf(t, a), "pro"); i++ {
+	for i := 0; i < 10 && !strings.Contains(copyOf(t, a), "pro"); i++ {
 		press(t, a, "j")
 	}
 	press(t, a, "enter")
@@ -174,7 +175,7 @@ func TestRevealWritesAudit(t *testing.T) {
 	press(t, a, "q") // typed into the dialog, not quit
 	press(t, a, "backspace", "support ticket 7", "enter")
 	if msg, isErr := a.Status(); isErr {
-		if contains2(msg, "no audit log") {
+		if strings.Contains(msg, "no audit log") {
 			// Fail closed: without an audit log nothing is revealed.
 			lacks(t, screen(a), "ann.lee@example.com")
 			t.Skip("engine build without an audit log: checked that reveal fails closed")
@@ -184,7 +185,7 @@ func TestRevealWritesAudit(t *testing.T) {
 	contains(t, screen(a), "ann.lee@example.com")
 	var found bool
 	for _, en := range auditLog(t, e) {
-		if en["action"] == "reveal" && en["detail"] != nil && contains2(en["detail"].(string), "support ticket 7") {
+		if en["action"] == "reveal" && en["detail"] != nil && strings.Contains(en["detail"].(string), "support ticket 7") {
 			found = true
 		}
 	}
@@ -202,23 +203,12 @@ func TestCommandLine(t *testing.T) {
 		t.Fatal(":segments")
 	}
 	press(t, a, ":", "nope", "enter")
-	if msg, isErr := a.Status(); !isErr || !contains2(msg, "unknown command") {
+	if msg, isErr := a.Status(); !isErr || !strings.Contains(msg, "unknown command") {
 		t.Fatal(msg)
 	}
 	if !press(t, a, ":", "quit", "enter") {
 		t.Fatal(":quit")
 	}
-}
-
-func contains2(s, sub string) bool { return len(sub) == 0 || indexOf(s, sub) >= 0 }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func itoa(n int) string {
