@@ -222,33 +222,31 @@ func (e *Engine) buildSnapshot(ctx context.Context, s *snapState) error {
 			cur = &batch{done: make(chan struct{})}
 			return true
 		}
-		err := func(t *store.Txn) error {
-			// Consent records are keyed by pid like profiles, so one pass
-			// over both hands each profile the records under its own pid;
-			// those under merged-away pids were read before (merged).
-			cons := t.NewCursor([]byte{store.PrefixConsent}, store.IterOptions{})
-			defer cons.Close()
-			return t.Iterate([]byte{store.PrefixProfile}, store.IterOptions{}, func(k, v []byte) error {
-				if len(k) != 9 {
-					return nil
-				}
-				pid := store.Uint64(k, 1)
-				own, err := consentRecordsAt(cons, pid)
-				if err != nil {
-					return err
-				}
-				if own == nil {
-					own = noConsentRecords
-				}
-				cur.pids = append(cur.pids, pid)
-				cur.vals = append(cur.vals, v)
-				cur.cons = append(cur.cons, own)
-				if len(cur.pids) == batchN && !send() {
-					return ctx.Err()
-				}
+		// Consent records are keyed by pid like profiles, so one pass
+		// over both hands each profile the records under its own pid;
+		// those under merged-away pids were read before (merged).
+		cons := txn.NewCursor([]byte{store.PrefixConsent}, store.IterOptions{})
+		err := txn.Iterate([]byte{store.PrefixProfile}, store.IterOptions{}, func(k, v []byte) error {
+			if len(k) != 9 {
 				return nil
-			})
-		}(txn)
+			}
+			pid := store.Uint64(k, 1)
+			own, err := consentRecordsAt(cons, pid)
+			if err != nil {
+				return err
+			}
+			if own == nil {
+				own = noConsentRecords
+			}
+			cur.pids = append(cur.pids, pid)
+			cur.vals = append(cur.vals, v)
+			cur.cons = append(cur.cons, own)
+			if len(cur.pids) == batchN && !send() {
+				return ctx.Err()
+			}
+			return nil
+		})
+		cons.Close()
 		txn.Discard()
 		if err == nil && len(cur.pids) > 0 {
 			send()

@@ -160,19 +160,13 @@ func Encode(r *Record) ([]byte, Hash, error) {
 // escaped). Whatever the bytes, a damaged record is an ErrCorrupt, never a
 // panic; tampering that still parses is what the hash chain catches.
 func Decode(b []byte) (Stored, error) {
-	var probe struct {
-		Erased bool `json:"erased"`
-	}
+	var s Stub
 	if bytes.Contains(b, erasedMember) {
-		if err := unmarshal(b, &probe); err != nil {
-			return Stored{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
-		}
-	}
-	if probe.Erased {
-		var s Stub
 		if err := json.Unmarshal(b, &s); err != nil {
 			return Stored{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
+	}
+	if s.Erased {
 		h, err := ParseHash(s.Hash)
 		if err != nil {
 			return Stored{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
