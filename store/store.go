@@ -90,10 +90,13 @@ func badgerOptions(dir string, opts Options) badger.Options {
 	// 1M-person ingest (see BENCHMARKS.md). The price: a scan of profile
 	// records reads the log at random offsets, slow when it is not in the
 	// page cache. Deleted values stay in the log until `loupe gc` rewrites
-	// the store, which erasure already requires.
+	// the store, which erasure already requires. LSM blocks are not
+	// compressed: at 1M people Snappy and its buffers cost a quarter of the
+	// ingest's user CPU and most of its garbage collection, for 1.7 GB of
+	// disk (BENCHMARKS.md).
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
-		WithCompression(options.Snappy).
+		WithCompression(options.None).
 		WithNumMemtables(3).
 		WithNumCompactors(2).
 		WithBlockCacheSize(128 << 20).
