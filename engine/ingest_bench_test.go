@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"testing"
@@ -52,7 +54,7 @@ func BenchmarkIngestDemo(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			st, err := e.IngestReader(context.Background(), bytes.NewReader(data), "demo", IngestOptions{})
+			st, err := e.IngestReader(context.Background(), bytes.NewReader(data), "demo", heapProfileAtHalf(b, int64(len(data))))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -63,4 +65,30 @@ func BenchmarkIngestDemo(b *testing.B) {
 		}
 		b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
+}
+
+// heapProfileAtHalf returns options that, when LOUPE_BENCH_HEAPPROFILE names
+// a file, write a heap profile there once half the input is read: the
+// writer's maps and caches are live then, as they are not after the ingest.
+func heapProfileAtHalf(b *testing.B, size int64) IngestOptions {
+	path := os.Getenv("LOUPE_BENCH_HEAPPROFILE")
+	if path == "" {
+		return IngestOptions{}
+	}
+	done := false
+	return IngestOptions{Progress: func(p IngestProgress) {
+		if done || p.Bytes < size/2 {
+			return
+		}
+		done = true
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		runtime.GC()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+	}}
 }
