@@ -136,11 +136,11 @@ func TestRealism(t *testing.T) {
 			}
 		case "screen":
 			screens++
-			if ev.DeviceID() == "" || ev.Context["os"] == nil {
+			if ev.DeviceID() == "" || ev.WholeContext()["os"] == nil {
 				t.Errorf("screen without device or os: %s", ev.Raw)
 			}
 		case "page":
-			if ev.DeviceID() == "" || ev.Context["page"] == nil || ev.Context["userAgent"] == nil || ev.Context["ip"] == nil {
+			if c := ev.WholeContext(); ev.DeviceID() == "" || c["page"] == nil || c["userAgent"] == nil || c["ip"] == nil {
 				t.Errorf("page without web context: %s", ev.Raw)
 			}
 		case "track":

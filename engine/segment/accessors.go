@@ -90,3 +90,17 @@ func stringify(v any) string {
 		return fmt.Sprint(v)
 	}
 }
+
+// WholeContext decodes the message's whole context object from Raw.
+// Event.Context holds only the members Loupe reads; this is for the rest
+// (page, userAgent, library, os, ...). It returns nil when the message has
+// no context object.
+func (e *Event) WholeContext() map[string]any {
+	var m struct {
+		Context map[string]any `json:"context"`
+	}
+	if stdjson.Unmarshal(e.Raw, &m) != nil {
+		return nil
+	}
+	return m.Context
+}

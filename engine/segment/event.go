@@ -25,7 +25,10 @@ type Event struct {
 
 	Traits     map[string]any // identify and group traits
 	Properties map[string]any // track, page and screen properties
-	Context    map[string]any
+	// Context holds the members of context Loupe reads: traits, device,
+	// ip, gpc and consent (absent and null members left out). The rest of
+	// context is validated and kept in Raw.
+	Context map[string]any
 
 	// Raw is the message as received, compacted JSON, for display and export.
 	Raw []byte

@@ -87,7 +87,7 @@ func TestFixtureArrayAndBatch(t *testing.T) {
 		t.Fatalf("batch: %d events", len(evs))
 	}
 	envSent := time.Date(2026, 10, 1, 10, 6, 30, 0, time.UTC)
-	lib := func(ev Event) any { return ev.Context["library"].(map[string]any)["name"] }
+	lib := func(ev Event) any { return ev.WholeContext()["library"].(map[string]any)["name"] }
 	if !evs[0].SentAt.Equal(envSent) || evs[1].SentAt.Equal(envSent) || !evs[2].SentAt.Equal(envSent) {
 		t.Error("sentAt defaults")
 	}

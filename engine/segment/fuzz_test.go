@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -72,4 +73,32 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Raw does not round-trip: %v %q %q", err, ev.MessageID, ev2.MessageID)
 		}
 	})
+}
+
+// FuzzValidJSON checks validJSON against encoding/json.Valid, which is the
+// reference for what Loupe accepts as JSON.
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	for _, s := range []string{
+		`0`, `-0.5e+3`, `007`, `1.`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `"\u00e9\n"`, `"\x"`, "\"\x01\"",
+		`[[[]]]`, `{"a":{"b":[true,false,null]}}`, `tru`, `nul`, ` {} `, `{}{}`, "\"\xff\"",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, want := validJSON(data), json.Valid(data); got != want {
+			t.Fatalf("validJSON(%q) = %v, encoding/json.Valid = %v", data, got, want)
+		}
+	})
+}
+
+func TestValidJSONDepth(t *testing.T) {
+	for _, n := range []int{maxNesting, maxNesting + 1} {
+		b := []byte(strings.Repeat("[", n) + strings.Repeat("]", n))
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Errorf("depth %d: validJSON %v, encoding/json %v", n, got, want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -198,6 +199,17 @@ func TestParseValidation(t *testing.T) {
 		{`{"type":"page","userId":"u","sentAt":"2026-13-01T00:00:00Z"}`, "sentAt", "malformed timestamp"},
 		{`{"type":"page","userId":"u","receivedAt":1700000000}`, "receivedAt", "must be a string"},
 		{`{"type":"page","userId":"u","originalTimestamp":"2026-01-01"}`, "originalTimestamp", "malformed timestamp"},
+		// Members of context that Parse does not decode are still validated.
+		{`{"type":"page","userId":"u","context":{"page":{"path":tru}}}`, "", "invalid JSON"},
+		{`{"type":"page","userId":"u","context":{"userAgent":"a` + "\x01" + `b"}}`, "", "invalid JSON"},
+		{`{"type":"page","userId":"u","context":{"locale":"en",}}`, "", "invalid JSON"},
+		// goccy/go-json accepts these numbers inside the members it decodes.
+		{`{"type":"identify","userId":"u","traits":{"n":000}}`, "", "invalid JSON"},
+		{`{"type":"track","event":"e","userId":"u","properties":{"n":[1.]}}`, "", "invalid JSON"},
+		{`{"type":"track","event":"e","userId":"u","properties":{"n":-01}}`, "", "invalid JSON"},
+		{`{"type":"group","userId":"u","traits":{"` + "\x12" + `":""}}`, "", "invalid JSON"},
+		{`{"type":"identify","userId":"u","traits":{"a":"\q"}}`, "", "invalid JSON"},
+		{`{"type":"identify","userId":"u","traits":{"a":"\u12G4"}}`, "", "invalid JSON"},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(c.in), testNow)
@@ -213,6 +225,39 @@ func TestParseValidation(t *testing.T) {
 	err := &ValidationError{Field: "event", Reason: "track without event name"}
 	if got := err.Error(); got != `field "event": track without event name` {
 		t.Errorf("Error() = %s", got)
+	}
+}
+
+// TestParseContext pins what Event.Context holds: the members Loupe reads,
+// whatever their JSON type, and nothing else; WholeContext has the rest.
+func TestParseContext(t *testing.T) {
+	ev := mustParse(t, `{"type":"page","userId":"u","context":{"ip":"8.8.8.8","gpc":true,"traits":"not an object","device":{"id":7},"consent":null,"page":{"path":"/a"},"userAgent":"UA"}}`)
+	want := map[string]any{"ip": "8.8.8.8", "gpc": true, "traits": "not an object", "device": map[string]any{"id": float64(7)}}
+	if !reflect.DeepEqual(ev.Context, want) {
+		t.Errorf("Context = %#v, want %#v", ev.Context, want)
+	}
+	if ev.DeviceID() != "7" || !ev.GPC() || ev.ContextTraits() != nil {
+		t.Errorf("accessors: device %q gpc %v traits %v", ev.DeviceID(), ev.GPC(), ev.ContextTraits())
+	}
+	whole := ev.WholeContext()
+	if whole["userAgent"] != "UA" || whole["page"].(map[string]any)["path"] != "/a" || len(whole) != 7 {
+		t.Errorf("WholeContext = %v", whole)
+	}
+	if ev := mustParse(t, `{"type":"page","userId":"u"}`); ev.Context != nil || ev.WholeContext() != nil {
+		t.Errorf("no context: Context %v, WholeContext %v", ev.Context, ev.WholeContext())
+	}
+}
+
+func TestValidNumber(t *testing.T) {
+	for _, n := range []string{"0", "-0", "7", "-12", "0.5", "10.25", "1e9", "1E+9", "-2.5e-3", "0e0"} {
+		if !validNumber([]byte(n)) {
+			t.Errorf("%s rejected", n)
+		}
+	}
+	for _, n := range []string{"", "-", "00", "01", "-01", "1.", ".5", "1e", "1e+", "1.e3", "1-", "1+2", "--1", "0x1"} {
+		if validNumber([]byte(n)) {
+			t.Errorf("%s accepted", n)
+		}
 	}
 }
 

@@ -166,7 +166,7 @@ func TestReaderBatchEnvelope(t *testing.T) {
 			}
 			evs = append(evs, ev)
 		}
-		lib := func(ev Event) any { return ev.Context["library"].(map[string]any)["name"] }
+		lib := func(ev Event) any { return ev.WholeContext()["library"].(map[string]any)["name"] }
 		sent := time.Date(2026, 5, 1, 10, 0, 5, 0, time.UTC)
 		if !evs[0].SentAt.Equal(sent) || lib(evs[0]) != "analytics-go" || evs[0].Context["ip"] != "1.2.3.4" {
 			t.Errorf("first message not merged: %s", evs[0].Raw)
