@@ -26,58 +26,33 @@ func validValue(b []byte, i, depth int) (int, bool) {
 		return i, false
 	}
 	switch c := b[i]; {
-	case c == '{':
+	case c == '{' || c == '[':
 		if depth >= maxNesting {
 			return i, false
 		}
+		closing := byte(']')
+		if c == '{' {
+			closing = '}'
+		}
 		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == '}' {
+		if i < len(b) && b[i] == closing {
 			return i + 1, true
 		}
 		for {
-			if i >= len(b) || b[i] != '"' {
-				return i, false
-			}
-			end := validStringEnd(b, i+1)
-			if end < 0 {
-				return i, false
-			}
-			i = skipSpace(b, end+1)
-			if i >= len(b) || b[i] != ':' {
-				return i, false
-			}
 			var ok bool
-			if i, ok = validValue(b, skipSpace(b, i+1), depth+1); !ok {
+			if c == '{' {
+				if i, ok = validKey(b, i); !ok {
+					return i, false
+				}
+			}
+			if i, ok = validValue(b, skipSpace(b, i), depth+1); !ok {
 				return i, false
 			}
 			i = skipSpace(b, i)
 			switch {
 			case i < len(b) && b[i] == ',':
 				i = skipSpace(b, i+1)
-			case i < len(b) && b[i] == '}':
-				return i + 1, true
-			default:
-				return i, false
-			}
-		}
-	case c == '[':
-		if depth >= maxNesting {
-			return i, false
-		}
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1, true
-		}
-		for {
-			var ok bool
-			if i, ok = validValue(b, i, depth+1); !ok {
-				return i, false
-			}
-			i = skipSpace(b, i)
-			switch {
-			case i < len(b) && b[i] == ',':
-				i = skipSpace(b, i+1)
-			case i < len(b) && b[i] == ']':
+			case i < len(b) && b[i] == closing:
 				return i + 1, true
 			default:
 				return i, false
@@ -100,6 +75,23 @@ func validValue(b []byte, i, depth int) (int, bool) {
 		return i + 4, bytes.HasPrefix(b[i:], []byte("null"))
 	}
 	return i, false
+}
+
+// validKey checks an object key and the colon after it, starting at b[i],
+// and returns the index just past the colon.
+func validKey(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return i, false
+	}
+	end := validStringEnd(b, i+1)
+	if end < 0 {
+		return i, false
+	}
+	i = skipSpace(b, end+1)
+	if i >= len(b) || b[i] != ':' {
+		return i, false
+	}
+	return i + 1, true
 }
 
 // validStringEnd returns the index of the quote that closes the string
