@@ -44,6 +44,10 @@ type Engine struct {
 	actor string
 	log   *slog.Logger
 
+	// unitEvents is how many events an ingest transaction holds: the
+	// unitEvents constant, smaller in tests that need several units.
+	unitEvents int
+
 	// writeMu serialises everything that writes profiles, identities and
 	// events. The caches below belong to the writer and are guarded by it.
 	writeMu sync.Mutex
@@ -99,14 +103,15 @@ func Open(dir string, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{
-		dir:      dir,
-		db:       db,
-		cfg:      cfg,
-		now:      opts.Now,
-		actor:    opts.Actor,
-		log:      opts.Logger,
-		idents:   make(map[uint64]uint64),
-		profiles: make(map[uint64]*profileRec),
+		dir:        dir,
+		db:         db,
+		cfg:        cfg,
+		now:        opts.Now,
+		actor:      opts.Actor,
+		log:        opts.Logger,
+		idents:     make(map[uint64]uint64),
+		profiles:   make(map[uint64]*profileRec),
+		unitEvents: unitEvents,
 
 		snapshotState: &snapState{pending: map[uint64]struct{}{}},
 		compliance:    &compliance{},

@@ -40,6 +40,10 @@ func basicEngine(t testing.TB) *Engine {
 func demoEngine(t testing.TB, people int) *Engine {
 	t.Helper()
 	e := openSnapEngine(t)
+	// Small units, so that the demo spans many transactions: profiles
+	// written in one unit are read back and changed in the next, and
+	// commits overlap the building of the next unit.
+	e.unitEvents = 500
 	if _, err := e.IngestReader(context.Background(), bytes.NewReader(demoNDJSON(t, people)), "demo", IngestOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +139,42 @@ func checkSnapshotEqualsStore(t *testing.T, e *Engine) {
 
 func TestSnapshotEqualsStore(t *testing.T) {
 	t.Run("basic", func(t *testing.T) { checkSnapshotEqualsStore(t, basicEngine(t)) })
-	t.Run("demo", func(t *testing.T) { checkSnapshotEqualsStore(t, demoEngine(t, 500)) })
+	t.Run("demo", func(t *testing.T) {
+		e := demoEngine(t, 500)
+		checkSnapshotEqualsStore(t, e)
+		checkLastSeenIndex(t, e)
+	})
+}
+
+// checkLastSeenIndex checks that the last-seen index holds exactly one
+// entry per stored profile, at the profile's last-seen time: each unit
+// that moves a profile's last seen must delete the entry an earlier unit
+// wrote.
+func checkLastSeenIndex(t *testing.T, e *Engine) {
+	t.Helper()
+	stored := storedProfiles(t, e)
+	indexed := map[uint64]int64{}
+	err := e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate([]byte{store.PrefixLastSeen}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
+			pid := store.Uint64(k, 9)
+			if _, dup := indexed[pid]; dup {
+				t.Errorf("%s has two last-seen entries", pidString(pid))
+			}
+			indexed[pid] = store.Time(k, 1)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(indexed) != len(stored) {
+		t.Errorf("last-seen index has %d profiles, store %d", len(indexed), len(stored))
+	}
+	for pid, p := range stored {
+		if last, ok := indexed[pid]; !ok || last != p.Last {
+			t.Errorf("%s: indexed last seen %d (present %v), profile %d", pidString(pid), last, ok, p.Last)
+		}
+	}
 }
 
 func writeNDJSON(t *testing.T, lines ...string) string {

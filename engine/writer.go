@@ -58,6 +58,7 @@ type unit struct {
 	rejects    []rejectLine
 	checkpoint *Checkpoint
 	noSplit    bool // IngestBatch: one transaction whatever its size
+	maxEvents  int  // the unit is full at this many events
 	delta      counters
 	// snap is the writer's read snapshot, for hooks that read the store
 	// while the unit is built.
@@ -69,12 +70,12 @@ type unit struct {
 
 type kv struct{ k, v []byte }
 
-func newUnit() *unit {
-	return &unit{dirty: make(map[uint64]*profileRec), delta: counters{Idents: map[string]int64{}}}
+func newUnit(maxEvents int) *unit {
+	return &unit{dirty: make(map[uint64]*profileRec), delta: counters{Idents: map[string]int64{}}, maxEvents: maxEvents}
 }
 
 func (u *unit) full() bool {
-	return !u.noSplit && (u.events >= unitEvents || u.bytes >= unitBytes)
+	return !u.noSplit && (u.events >= u.maxEvents || u.bytes >= unitBytes)
 }
 
 // empty reports whether committing the unit would change nothing.
@@ -92,7 +93,7 @@ func (u *unit) del(k []byte)    { u.dels = append(u.dels, k) }
 var deletedProfile = &profileRec{}
 
 func (e *Engine) newWriter() (*writer, error) {
-	w := &writer{e: e, unit: newUnit(), seen: make(map[uint64]struct{})}
+	w := &writer{e: e, unit: newUnit(e.unitEvents), seen: make(map[uint64]struct{})}
 	w.openSnapshot()
 	// Whether the store held events is decided once: the writer's own
 	// writes are covered by seen and msgs.
@@ -539,10 +540,10 @@ func (w *writer) flush(final bool) error {
 	if err := w.wait(); err != nil {
 		return err
 	}
-	u := w.unit
-	w.unit = newUnit()
-	w.unit.snap, w.unit.freshFrom = w.snap, w.freshFrom
 	e := w.e
+	u := w.unit
+	w.unit = newUnit(e.unitEvents)
+	w.unit.snap, w.unit.freshFrom = w.snap, w.freshFrom
 	if err := e.appendRejects(u.rejects); err != nil {
 		return err
 	}
