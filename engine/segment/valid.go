@@ -96,27 +96,32 @@ func validKey(b []byte, i int) (int, bool) {
 
 // validStringEnd returns the index of the quote that closes the string
 // starting at b[i], or -1 when the string is unterminated or holds a
-// control byte or a malformed escape.
+// control byte or a malformed escape. Each byte is looked at a bounded
+// number of times, however many escapes the string holds.
 func validStringEnd(b []byte, i int) int {
+	quote := -1 // index of the first '"' at or after i, once known
 	for {
-		j := bytes.IndexByte(b[i:], '"')
-		if j < 0 {
-			return -1
+		if quote < i {
+			j := bytes.IndexByte(b[i:], '"')
+			if j < 0 {
+				return -1
+			}
+			quote = i + j
 		}
-		seg := b[i : i+j]
-		if hasControlByte(seg) {
-			return -1
-		}
+		seg := b[i:quote]
 		k := bytes.IndexByte(seg, '\\')
 		if k < 0 {
-			return i + j
+			if hasControlByte(seg) {
+				return -1
+			}
+			return quote
 		}
-		// Check the escape and go on after it: the quote found may be the
-		// escaped one.
-		i += k + 1
-		if i >= len(b) {
+		if hasControlByte(seg[:k]) {
 			return -1
 		}
+		// Check the escape and go on after it: an escaped quote moves i
+		// past the quote found, and the next one is looked for then.
+		i += k + 1
 		switch b[i] {
 		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			i++
