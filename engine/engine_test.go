@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	stdjson "encoding/json"
 	"errors"
 	"github.com/cespare/xxhash/v2"
 	"os"
@@ -392,6 +393,44 @@ func TestRejectsWithLineNumbers(t *testing.T) {
 	}
 	if !strings.HasPrefix(seen[0], "../testdata/segment-bad.ndjson:2: ") {
 		t.Fatalf("first reject %q", seen[0])
+	}
+}
+
+// TestRejectsFileIsNDJSON: every line of the rejects file is JSON, even
+// for messages that goccy/go-json takes for valid JSON and encoding/json
+// does not; the rejected bytes are kept as text then.
+func TestRejectsFileIsNDJSON(t *testing.T) {
+	e := openTest(t)
+	in := "{\"type\":\"identify\",\"userId\":\"u1\",\"traits\":{\"n\":007}}\n" +
+		"{\"type\":\"group\",\"userId\":\"u2\",\"traits\":{\"\x12\":\"\"}}\n" +
+		"{\"type\":\"purchase\",\"userId\":\"u3\"}\n"
+	st, err := e.IngestReader(context.Background(), strings.NewReader(in), "odd", IngestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Rejected != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	data, err := os.ReadFile(filepath.Join(e.Dir(), RejectsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	if len(lines) != 3 {
+		t.Fatalf("%d lines in the rejects file:\n%s", len(lines), data)
+	}
+	for i, l := range lines {
+		var r struct {
+			Line int                `json:"line"`
+			Data stdjson.RawMessage `json:"data"`
+			Text string             `json:"text"`
+		}
+		if err := stdjson.Unmarshal(l, &r); err != nil {
+			t.Fatalf("rejects line %d is not JSON (%v): %s", i+1, err, l)
+		}
+		if r.Line != i+1 || (len(r.Data) == 0) == (r.Text == "") {
+			t.Errorf("rejects line %d: %s", i+1, l)
+		}
 	}
 }
 

@@ -1,13 +1,14 @@
 package engine
 
 import (
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
-	"github.com/cespare/xxhash/v2"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	json "github.com/goccy/go-json"
 
 	"github.com/loupe-cdp/loupe/engine/identity"
@@ -336,7 +337,9 @@ func (w *writer) reject(source string, line int, data []byte, reason string) {
 	w.stats.Rejected++
 	w.unit.delta.Rejected++
 	r := rejectLine{Time: w.e.now().UTC(), Source: source, Line: line, Reason: reason}
-	if json.Valid(data) {
+	// encoding/json decides: goccy/go-json's Valid accepts what is not
+	// JSON ("007"), and the rejects file must stay NDJSON.
+	if stdjson.Valid(data) {
 		r.Data = append([]byte(nil), data...)
 	} else {
 		r.Text = string(data)
