@@ -21,7 +21,8 @@ import (
 
 // IngestOptions shape one ingest.
 type IngestOptions struct {
-	// Progress, when set, is called every few thousand events and at the end.
+	// Progress, when set, is called after each transaction (up to 10,000
+	// events) and at the end.
 	Progress func(IngestProgress)
 	// Checkpoint, when set, is called at each commit with the line number of
 	// the last record the commit covers; a non-nil result is written in the
