@@ -64,3 +64,22 @@ func BenchmarkParseParallel(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkValidJSON compares Parse's validator with encoding/json.Valid,
+// the reference FuzzValidJSON holds it to, on the track event.
+func BenchmarkValidJSON(b *testing.B) {
+	data := benchTrack(b)
+	for _, v := range []struct {
+		name  string
+		valid func([]byte) bool
+	}{{"validJSON", validJSON}, {"encoding-json", json.Valid}} {
+		b.Run(v.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if !v.valid(data) {
+					b.Fatal("rejected")
+				}
+			}
+		})
+	}
+}
