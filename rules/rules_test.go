@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -178,31 +181,55 @@ func TestCancellation(t *testing.T) {
 	tab := demoTable(t, 100_000)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	start := time.Now()
 	_, err := mustCompile(t, benchRule).Eval(ctx, tab, EvalOptions{Now: testNow})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	// Mid-run, on the slow VM path: must stop well before a full run. A
-	// full run is timed on the same table so the bound holds on a slow
-	// machine and under the race detector alike.
+	// Mid-run, on the slow VM path. A context that turns cancelled at its
+	// n-th Err call makes this exact instead of timed: a full run looks at
+	// ctx about once per cancelCheckRows rows, and once a look sees the
+	// cancellation each worker stops looking (and evaluating) at once.
 	r := mustCompile(t, `len(identities.email) > 0 && traits.age + 1 > 30`)
-	start = time.Now()
-	if _, err := r.Eval(context.Background(), tab, EvalOptions{Now: testNow}); err != nil {
+	full := &countdownCtx{Context: context.Background(), left: -1}
+	if _, err := r.Eval(full, tab, EvalOptions{Now: testNow}); err != nil {
 		t.Fatal(err)
 	}
-	full := time.Since(start)
-	ctx, cancel = context.WithTimeout(context.Background(), full/20)
-	defer cancel()
-	start = time.Now()
-	_, err = r.Eval(ctx, tab, EvalOptions{Now: testNow})
-	if !errors.Is(err, context.DeadlineExceeded) {
+	if least := int64(tab.Len() / cancelCheckRows / 2); full.calls.Load() < least {
+		t.Fatalf("a full run looked at ctx %d times, want at least %d", full.calls.Load(), least)
+	}
+	mid := &countdownCtx{Context: context.Background(), left: 3}
+	_, err = r.Eval(mid, tab, EvalOptions{Now: testNow})
+	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	// Cancellation is checked between chunks of rows.
-	if el := time.Since(start); el > full*2/3 {
-		t.Errorf("cancelled run took %v, a full run %v", el, full)
+	// 3 looks before the cancellation, then per worker at most one in its
+	// chunk and one in its loop, and one by Eval itself.
+	if got, most := mid.calls.Load(), int64(3+2*runtime.GOMAXPROCS(0)+1); got > most {
+		t.Errorf("cancelled run looked at ctx %d times (a full run %d), want at most %d", got, full.calls.Load(), most)
 	}
+}
+
+// countdownCtx reports context.Canceled from its Err once left calls have
+// returned nil; left < 0 never cancels. It counts every call.
+type countdownCtx struct {
+	context.Context
+	mu    sync.Mutex
+	left  int
+	calls atomic.Int64
+}
+
+func (c *countdownCtx) Err() error {
+	c.calls.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.left < 0 {
+		return nil
+	}
+	if c.left == 0 {
+		return context.Canceled
+	}
+	c.left--
+	return nil
 }
 
 func TestRowErrors(t *testing.T) {
