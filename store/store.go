@@ -84,18 +84,24 @@ func badgerOptions(dir string, opts Options) badger.Options {
 	// Sized for a two-core workstation: two compactors (each compaction
 	// holds table builders in memory), Badger's default level-0 thresholds,
 	// a 128 MB block cache. The index cache is needed by encryption and
-	// keeps table indexes off the heap. Values over 512 bytes (nearly every
-	// event, and most profile records) go to the value log, written once,
-	// instead of being rewritten by every LSM compaction: that doubled the
-	// 1M-person ingest (see BENCHMARKS.md). The price: a scan of profile
-	// records reads the log at random offsets, slow when it is not in the
-	// page cache. Deleted values stay in the log until `loupe gc` rewrites
-	// the store, which erasure already requires. LSM blocks are not
-	// compressed: at 1M people Snappy and its buffers cost a quarter of the
-	// ingest's user CPU and most of its garbage collection, for 1.7 GB of
-	// disk (BENCHMARKS.md). Memtables are 128 MB instead of 64: fewer,
-	// larger level-0 tables to compact cut the 1M ingest's CPU by ~8%; the
-	// Go heap's soft limit keeps the process's memory where it was.
+	// keeps table indexes off the heap.
+	//
+	// Values of 256 bytes or more (events, profile records, consent
+	// records, refused merges) go to the value log, written once, instead
+	// of being rewritten by every LSM compaction. At 512 bytes that doubled
+	// the 1M-person ingest; 256, which moved the ~430-byte consent records
+	// out of the tree as well, took another 18% off its CPU (see
+	// BENCHMARKS.md). The price: a scan of profile or consent records reads
+	// the log at random offsets, slower when it is not in the page cache.
+	// Deleted values stay in the log until `loupe gc` rewrites the store,
+	// which erasure already requires.
+	//
+	// LSM blocks are not compressed: at 1M people Snappy and its buffers
+	// cost a quarter of the ingest's user CPU and most of its garbage
+	// collection, for 1.7 GB of disk (BENCHMARKS.md). Memtables are 128 MB
+	// instead of 64: fewer, larger level-0 tables to compact cut the 1M
+	// ingest's CPU by ~8%; the Go heap's soft limit keeps the process's
+	// memory where it was.
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithCompression(options.None).
@@ -104,7 +110,7 @@ func badgerOptions(dir string, opts Options) badger.Options {
 		WithBlockCacheSize(128 << 20).
 		WithIndexCacheSize(64 << 20).
 		WithMetricsEnabled(false).
-		WithValueThreshold(512).
+		WithValueThreshold(256).
 		WithMemTableSize(128 << 20)
 	if opts.MemTableSize > 0 {
 		bo = bo.WithMemTableSize(opts.MemTableSize)
