@@ -82,9 +82,8 @@ func Open(dir string, opts Options) (*DB, error) {
 
 func badgerOptions(dir string, opts Options) badger.Options {
 	// Sized for a two-core workstation: two compactors (each compaction
-	// holds table builders in memory), Badger's default level-0 thresholds,
-	// a 128 MB block cache. The index cache is needed by encryption and
-	// keeps table indexes off the heap.
+	// holds table builders in memory), a 128 MB block cache. The index
+	// cache is needed by encryption and keeps table indexes off the heap.
 	//
 	// Values of 256 bytes or more (events, profile records, consent
 	// records, refused merges) go to the value log, written once, instead
@@ -102,6 +101,16 @@ func badgerOptions(dir string, opts Options) badger.Options {
 	// instead of 64: fewer, larger level-0 tables to compact cut the 1M
 	// ingest's CPU by ~8%; the Go heap's soft limit keeps the process's
 	// memory where it was.
+	//
+	// Compaction is tuned for bulk ingest of keys spread over the whole
+	// key space (message ids, identifiers): a 256 MB base level (Badger's
+	// default is 10 MB) keeps a 1M-person store in two levels below
+	// level 0 instead of four, and level 0 compacts at 10 tables instead of 5 (and
+	// stalls writes at 20 instead of 15), so each level-0 compaction, which
+	// rewrites most of the base level whatever the table count, carries
+	// twice the data. Together they took the 1M ingest from ~500 to ~400
+	// CPU-s. At 20 level-0 tables the ingest was no faster and readers
+	// would merge twice as many tables (BENCHMARKS.md).
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithCompression(options.None).
@@ -111,7 +120,10 @@ func badgerOptions(dir string, opts Options) badger.Options {
 		WithIndexCacheSize(64 << 20).
 		WithMetricsEnabled(false).
 		WithValueThreshold(256).
-		WithMemTableSize(128 << 20)
+		WithMemTableSize(128 << 20).
+		WithBaseLevelSize(256 << 20).
+		WithNumLevelZeroTables(10).
+		WithNumLevelZeroTablesStall(20)
 	if opts.MemTableSize > 0 {
 		bo = bo.WithMemTableSize(opts.MemTableSize)
 	}
