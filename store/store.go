@@ -108,8 +108,8 @@ func badgerOptions(dir string, opts Options) badger.Options {
 	// level 0 instead of four, and level 0 compacts at 10 tables instead of 5 (and
 	// stalls writes at 20 instead of 15), so each level-0 compaction, which
 	// rewrites most of the base level whatever the table count, carries
-	// twice the data. Together they took the 1M ingest from ~500 to ~400
-	// CPU-s. At 20 level-0 tables the ingest was no faster and readers
+	// twice the data. Together they took the 1M ingest from ~540 to
+	// 410-440 CPU-s. At 20 level-0 tables the ingest was no faster and readers
 	// would merge twice as many tables (BENCHMARKS.md).
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
