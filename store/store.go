@@ -103,14 +103,14 @@ func badgerOptions(dir string, opts Options) badger.Options {
 	// memory where it was.
 	//
 	// Compaction is tuned for bulk ingest of keys spread over the whole
-	// key space (message ids, identifiers): a 256 MB base level (Badger's
-	// default is 10 MB) keeps a 1M-person store in two levels below
-	// level 0 instead of four, and level 0 compacts at 10 tables instead of 5 (and
+	// key space (message ids, identifiers). A 256 MB base level (Badger's
+	// default is 10 MB) keeps a 1M-person store in two levels below level
+	// 0 instead of four. Level 0 compacts at 10 tables instead of 5 (and
 	// stalls writes at 20 instead of 15), so each level-0 compaction, which
 	// rewrites most of the base level whatever the table count, carries
 	// twice the data. Together they took the 1M ingest from ~540 to
-	// 410-440 CPU-s. At 20 level-0 tables the ingest was no faster and readers
-	// would merge twice as many tables (BENCHMARKS.md).
+	// 410-440 CPU-s. At 20 level-0 tables the ingest was no faster and
+	// readers would merge twice as many tables (BENCHMARKS.md).
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithCompression(options.None).
