@@ -11,9 +11,9 @@ const maxNesting = 10000
 // validJSON reports whether b is exactly one JSON value, with optional
 // white space around it, by the grammar of RFC 8259. It accepts what
 // encoding/json.Valid accepts (FuzzValidJSON compares the two) at nearly
-// three times its speed (BenchmarkValidJSON). Parse needs it because goccy/go-json lets invalid JSON
-// through: in members it skips, and even in those it decodes ("007", "1.",
-// a control byte in an object key).
+// three times its speed (BenchmarkValidJSON). Parse needs it because
+// goccy/go-json lets invalid JSON through: in members it skips, and even
+// in those it decodes ("007", "1.", a control byte in an object key).
 func validJSON(b []byte) bool {
 	i, ok := validValue(b, skipSpace(b, 0), 0)
 	return ok && skipSpace(b, i) == len(b)
