@@ -6,13 +6,15 @@ import (
 	"context"
 	stdjson "encoding/json"
 	"errors"
-	"github.com/cespare/xxhash/v2"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/loupe-cdp/loupe/store"
 )
@@ -609,5 +611,43 @@ func TestStatsDoesNotWaitForWriters(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Stats waited for the writer lock")
+	}
+}
+
+// manyPeople is n people, each with an identify, two tracks and a consent
+// decision, time-ordered per person: enough to span several units.
+func manyPeople(n int) string {
+	var b strings.Builder
+	for i := range n {
+		at := ct0.Add(time.Duration(i) * time.Minute)
+		uid := fmt.Sprintf("u%03d", i)
+		b.WriteString(msg("id-"+uid, "identify", at, map[string]any{"userId": uid, "anonymousId": "a-" + uid,
+			"traits": map[string]any{"email": uid + "@example.com"}}))
+		b.WriteString(msg("v-"+uid, "track", at.Add(time.Second), map[string]any{"anonymousId": "a-" + uid, "event": "Viewed"}))
+		b.WriteString(consentUpdated("c-"+uid, "user_id:"+uid, at.Add(2*time.Second), "analytics", "granted", nil))
+		b.WriteString(msg("o-"+uid, "track", at.Add(3*time.Second), map[string]any{"userId": uid, "event": "Order Completed",
+			"properties": map[string]any{"revenue": 10}}))
+	}
+	return b.String()
+}
+
+func TestStatsCountIdentifiersOnce(t *testing.T) {
+	// Over several units, in memory and as stored: each person has one
+	// identifier of each type. (The in-memory totals once shared a map
+	// with the unit being committed and counted every unit twice.)
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	e.unitEvents = 100
+	ingestString(t, e, manyPeople(150))
+	want := map[string]int64{"anonymous_id": 150, "email": 150, "user_id": 150}
+	st, _ := e.Stats(context.Background())
+	if fmt.Sprint(st.Identifiers) != fmt.Sprint(want) {
+		t.Errorf("in memory: %v, want %v", st.Identifiers, want)
+	}
+	e.Close()
+	e = openDir(t, dir)
+	st, _ = e.Stats(context.Background())
+	if fmt.Sprint(st.Identifiers) != fmt.Sprint(want) {
+		t.Errorf("stored: %v, want %v", st.Identifiers, want)
 	}
 }

@@ -282,8 +282,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 		if err := t.Set(store.SeqKey(store.PrefixUnmerge, seq), rb); err != nil {
 			return err
 		}
-		next := e.counters
-		next.add(counters{Profiles: int64(len(roots) - 1)})
+		next := e.counters.plus(counters{Profiles: int64(len(roots) - 1)})
 		for _, name := range []string{"profiles"} {
 			if err := t.Set(store.MetaKey("count/"+name), putUint64(uint64(*next.field(name)))); err != nil {
 				return err

@@ -568,8 +568,7 @@ func (w *writer) flush(final bool) error {
 			w.persisted[pid] = p.Last
 		}
 	}
-	next := e.counters
-	next.add(u.delta)
+	next := e.counters.plus(u.delta)
 	for _, name := range counterNames {
 		u.set(store.MetaKey("count/"+name), putUint64(uint64(*next.field(name))))
 	}
@@ -640,29 +639,29 @@ func (w *writer) flush(final bool) error {
 	return nil
 }
 
-func (c *counters) add(d counters) {
-	c.Profiles += d.Profiles
-	c.Events += d.Events
-	c.Merges += d.Merges
-	c.Refused += d.Refused
-	c.Blocked += d.Blocked
-	c.Rejected += d.Rejected
-	c.Suppressed += d.Suppressed
-	if c.Idents == nil {
-		c.Idents = map[string]int64{}
+// plus returns c with d added. c is left alone: its Idents map may be
+// shared with a reader (Stats), so it is never written in place.
+func (c counters) plus(d counters) counters {
+	out := c
+	out.Profiles += d.Profiles
+	out.Events += d.Events
+	out.Merges += d.Merges
+	out.Refused += d.Refused
+	out.Blocked += d.Blocked
+	out.Rejected += d.Rejected
+	out.Suppressed += d.Suppressed
+	out.Idents = make(map[string]int64, len(c.Idents)+len(d.Idents))
+	for k, v := range c.Idents {
+		out.Idents[k] = v
 	}
 	for k, v := range d.Idents {
-		c.Idents[k] += v
+		out.Idents[k] += v
 	}
+	return out
 }
 
 func (e *Engine) applyDelta(d counters) {
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
-	idents := make(map[string]int64, len(e.counters.Idents))
-	for k, v := range e.counters.Idents {
-		idents[k] = v
-	}
-	e.counters.Idents = idents
-	e.counters.add(d)
+	e.counters = e.counters.plus(d)
 }
