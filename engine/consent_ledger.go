@@ -129,7 +129,7 @@ func (c *compliance) pidState(e *Engine, pid uint64) (*pidConsent, error) {
 // appendRecord gives r its sequence number and chain links and writes it
 // (record, global chain entry, both heads) through set. Caller holds
 // writeMu; the caches move ahead with the write.
-func (c *compliance) appendRecord(e *Engine, pid uint64, r *consent.Record, set func(k, v []byte) error) error {
+func (c *compliance) appendRecord(e *Engine, pid uint64, r *consent.Record, out consentSink) error {
 	if err := c.loadHead(e); err != nil {
 		return err
 	}
@@ -152,17 +152,50 @@ func (c *compliance) appendRecord(e *Engine, pid uint64, r *consent.Record, set 
 	ph := consent.Head{Seq: r.Seq, Hash: h}
 	for _, w := range []struct{ k, v []byte }{
 		{store.ConsentKey(pid, r.Seq), b},
-		{store.ConsentChainKey(r.Seq), consent.ChainEntry{Record: h, Chain: g}.Bytes()},
 		{store.MetaKey("consent/head"), gh.Bytes()},
 		{store.ConsentProfileHeadKey(pid), ph.Bytes()},
 	} {
-		if err := set(w.k, w.v); err != nil {
+		if err := out.put(w.k, w.v); err != nil {
 			return err
 		}
+	}
+	if err := out.chainEntry(r.Seq, consent.ChainEntry{Record: h, Chain: g}); err != nil {
+		return err
 	}
 	c.global, pc.head = gh, ph
 	consent.Fold(pc.cur, r)
 	c.notePIDs(pid)
+	return nil
+}
+
+// consentSink takes what appendRecord writes: keys, and entries of the
+// global chain, which are stored in blocks of consecutive entries.
+type consentSink interface {
+	put(k, v []byte) error
+	chainEntry(seq uint64, e consent.ChainEntry) error
+}
+
+// txnSink writes straight into a transaction, each chain entry a block of
+// its own.
+type txnSink struct{ t *store.Txn }
+
+func (s txnSink) put(k, v []byte) error { return s.t.Set(k, v) }
+
+func (s txnSink) chainEntry(seq uint64, e consent.ChainEntry) error {
+	return s.t.Set(store.ConsentChainKey(seq), consent.AppendChainEntry(nil, e))
+}
+
+// An ingest unit gathers its chain entries into one block, written by
+// flush under the first entry's sequence number.
+func (u *unit) put(k, v []byte) error { u.set(k, v); return nil }
+
+func (u *unit) chainEntry(seq uint64, e consent.ChainEntry) error {
+	if len(u.chain) == 0 {
+		u.chainFirst = seq
+	} else if n := uint64(len(u.chain)-1) / 64; seq != u.chainFirst+n {
+		return fmt.Errorf("consent chain entry %d does not follow %d in its block", seq, u.chainFirst+n-1)
+	}
+	u.chain = consent.AppendChainEntry(u.chain, e)
 	return nil
 }
 
@@ -228,7 +261,6 @@ func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event) error {
 		ipHash = consent.HashIP(c.secret, ip)
 	}
 	now := e.now().UnixNano()
-	var seqs []byte
 	for _, s := range sigs {
 		cur, ok, err := c.current(e, pids, s.Purpose)
 		if err != nil {
@@ -246,13 +278,9 @@ func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event) error {
 			Source: s.Source, Policy: s.Policy, Evidence: s.Evidence, IPHash: ipHash, MessageID: ev.MessageID,
 			DecidedAt: ev.Timestamp.UnixNano(), RecordedAt: now,
 		}
-		if err := c.appendRecord(e, pid, r, func(k, v []byte) error { u.set(k, v); return nil }); err != nil {
+		if err := c.appendRecord(e, pid, r, u); err != nil {
 			return err
 		}
-		seqs = store.AppendUint64(seqs, r.Seq)
-	}
-	if len(seqs) > 0 {
-		u.set(store.ConsentMessageKey(ev.MessageID), seqs)
 	}
 	return nil
 }
@@ -351,7 +379,7 @@ func (e *Engine) SetConsent(ctx context.Context, ref string, in ConsentInput) (C
 		if pid, err = e.resolve(t, ref); err != nil {
 			return err
 		}
-		return c.appendRecord(e, pid, r, t.Set)
+		return c.appendRecord(e, pid, r, txnSink{t})
 	})
 	if err != nil {
 		// The caches may have moved ahead of what committed.
@@ -542,7 +570,7 @@ func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error)
 			if len(k) != 9 {
 				return fmt.Errorf("consent chain key %x: %w", k, store.ErrBadKey)
 			}
-			v.AddChainEntry(store.Uint64(k, 1), val)
+			v.AddChainBlock(store.Uint64(k, 1), val)
 			return nil
 		}); err != nil {
 			return err
@@ -569,38 +597,43 @@ func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error)
 	return ConsentVerifyResult{OK: len(br) == 0, Records: v.Records(), Breaks: br}, nil
 }
 
-// moveConsent moves the consent records made from event messageID from
-// pid from to pid to, when unmerge moves the event: the unmerge hook
-// (hooks.go moveEventHook), inside the unmerge transaction, with writeMu
-// held. The records keep their bytes and so their place in both chains.
-func (e *Engine) moveConsent(t *store.Txn, messageID string, from, to uint64) error {
-	if from == to {
-		return nil
+// moveConsent moves the consent records stored under pid from that were
+// made from the events unmerge moves (to maps messageId to the event's new
+// pid): the unmerge hook (hooks.go moveEventsHook), inside the unmerge
+// transaction, with writeMu held. The records keep their bytes and so their
+// place in both chains; records of events that stay, and those set by hand,
+// stay.
+func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) error {
+	type move struct {
+		seq, to uint64
+		val     []byte
 	}
-	v, err := t.Get(store.ConsentMessageKey(messageID))
-	if errors.Is(err, store.ErrNotFound) {
+	var moves []move
+	err := t.Iterate(store.ConsentPrefix(from), store.IterOptions{}, func(k, v []byte) error {
+		s, err := consent.Decode(v)
+		if err != nil || s.Record == nil || s.Record.MessageID == "" {
+			return nil // stubs and corrupt records stay; verify reports the latter
+		}
+		if p, ok := to[s.Record.MessageID]; ok && p != from {
+			moves = append(moves, move{store.Uint64(k, 9), p, slices.Clone(v)})
+		}
 		return nil
-	}
-	if err != nil {
+	})
+	if err != nil || len(moves) == 0 {
 		return err
 	}
 	if c, err := e.compl(); err == nil {
-		c.forgetConsent(from, to)
-		c.notePIDs(to)
+		c.forgetConsent(from)
+		for _, m := range moves {
+			c.forgetConsent(m.to)
+			c.notePIDs(m.to)
+		}
 	}
-	for i := 0; i+8 <= len(v); i += 8 {
-		seq := store.Uint64(v, i)
-		b, err := t.Get(store.ConsentKey(from, seq))
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
+	for _, m := range moves {
+		if err := t.Delete(store.ConsentKey(from, m.seq)); err != nil {
 			return err
 		}
-		if err := t.Delete(store.ConsentKey(from, seq)); err != nil {
-			return err
-		}
-		if err := t.Set(store.ConsentKey(to, seq), b); err != nil {
+		if err := t.Set(store.ConsentKey(m.to, m.seq), m.val); err != nil {
 			return err
 		}
 	}

@@ -339,7 +339,9 @@ func TestConsentChainsNameFlippedRecord(t *testing.T) {
 	// A flipped global chain entry is named too.
 	e.Close()
 	flip(t, dir, store.ConsentKey(1, 3), func(v []byte) int { return strings.Index(string(v), `"hranted"`) + 1 }) // undo
-	flip(t, dir, store.ConsentChainKey(2), func([]byte) int { return 40 })
+	// One ingest wrote the four entries as one block under c1; c2's
+	// entry is the second, its chain hash at byte 40 of it.
+	flip(t, dir, store.ConsentChainKey(1), func([]byte) int { return 1 + 64 + 40 })
 	e = openDir(t, dir)
 	res, _ = e.VerifyConsent(context.Background())
 	if res.OK || len(res.Breaks) == 0 || res.Breaks[0].Record != "c2" || res.Breaks[0].Chain != "global" {
@@ -353,10 +355,13 @@ func TestConsentRecordsMoveOnlyWithTheirEvent(t *testing.T) {
 	e := openTest(t)
 	ingestString(t, e, consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil))
 	err := e.db.Update(func(tx *store.Txn) error {
-		if err := e.moveConsent(tx, "nothing", 1, 7); err != nil {
-			return err
-		}
-		return e.moveConsent(tx, "e1", 1, 7)
+		return e.moveConsent(tx, 1, map[string]uint64{"nothing": 7})
+	})
+	if ok, _ := hasKey(e, store.ConsentKey(1, 1)); err != nil || !ok {
+		t.Fatalf("moving another event's records moved e1's: %v", err)
+	}
+	err = e.db.Update(func(tx *store.Txn) error {
+		return e.moveConsent(tx, 1, map[string]uint64{"e1": 7, "e0": 8})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -371,6 +376,14 @@ func TestConsentRecordsMoveOnlyWithTheirEvent(t *testing.T) {
 		return nil
 	})
 	verifyOK(t, e)
+}
+
+func hasKey(e *Engine, k []byte) (ok bool, err error) {
+	err = e.db.View(func(tx *store.Txn) error {
+		ok, err = tx.Has(k)
+		return err
+	})
+	return ok, err
 }
 
 func TestReceiptFromEngine(t *testing.T) {

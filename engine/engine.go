@@ -59,8 +59,11 @@ type Engine struct {
 	idents   map[uint64]uint64
 	complete bool // idents holds every identity in the store
 	profiles map[uint64]*profileRec
-	nextPID  uint64
-	nextSeq  uint64
+	// msgs holds the digest of every stored messageId (messages.go),
+	// loaded by the first writer; nil until then.
+	msgs    map[msgDigest]struct{}
+	nextPID uint64
+	nextSeq uint64
 	// counters change under writeMu and statsMu; Stats reads them under
 	// statsMu alone, so it does not wait for a long ingest or sync.
 	counters  counters
@@ -125,11 +128,43 @@ func Open(dir string, opts Options) (*Engine, error) {
 	if e.actor == "" {
 		e.actor = osUser()
 	}
+	if err := e.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := e.loadCounters(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	return e, nil
+}
+
+// discardWriterState drops everything the writer keeps in memory after a
+// write that failed or was cancelled part way: the caches ran ahead of the
+// store (owners, profiles, consent chain heads, messageIds, counters of
+// units that never committed) and are rebuilt from what was committed.
+// Caller holds writeMu, with no commit in flight.
+func (e *Engine) discardWriterState() error {
+	e.resetCaches()
+	e.msgs = nil
+	e.dirtySeqs = e.dirtySeqs[:0]
+	if c := e.compliance; c.pids != nil {
+		c.pids = map[uint64]*pidConsent{}
+		c.headLoaded = false
+	}
+	return e.loadCounters()
+}
+
+// discardWriterStateOnError calls discardWriterState when *err is set,
+// adding its own failure to *err. Writers defer it after taking writeMu and
+// before deferring the writer's close, which waits for in-flight commits.
+func (e *Engine) discardWriterStateOnError(err *error) {
+	if *err == nil {
+		return
+	}
+	if derr := e.discardWriterState(); derr != nil {
+		*err = errors.Join(*err, fmt.Errorf("reload state after failed write: %w", derr))
+	}
 }
 
 func osUser() string {
@@ -185,18 +220,23 @@ func (c *counters) field(name string) *int64 {
 }
 
 func (e *Engine) loadCounters() error {
-	e.counters.Idents = map[string]int64{}
+	c := counters{Idents: map[string]int64{}}
+	defer func() {
+		e.statsMu.Lock()
+		e.counters = c
+		e.statsMu.Unlock()
+	}()
 	return e.db.View(func(t *store.Txn) error {
 		for _, name := range counterNames {
 			v, err := getUint64(t, store.MetaKey("count/"+name))
 			if err != nil {
 				return err
 			}
-			*e.counters.field(name) = int64(v)
+			*c.field(name) = int64(v)
 		}
 		if err := t.Iterate(store.MetaKey("count/ident/"), store.IterOptions{}, func(k, v []byte) error {
 			if len(v) == 8 {
-				e.counters.Idents[string(k[len(store.MetaKey("count/ident/")):])] = int64(binary.BigEndian.Uint64(v))
+				c.Idents[string(k[len(store.MetaKey("count/ident/")):])] = int64(binary.BigEndian.Uint64(v))
 			}
 			return nil
 		}); err != nil {

@@ -40,12 +40,12 @@ type erasure struct {
 	pid      uint64
 	members  []uint64
 	prof     *profileRec
-	del      [][]byte      // keys to delete (besides events and message keys)
-	events   [][]byte      // event keys
-	msgs     [][]byte      // message index keys of those events
-	set      []kv          // keys to rewrite (consent stubs, scrubbed records)
-	ids      []identity.ID // the subject's identifiers (normalised)
-	needles  [][]byte      // lower-cased identifier values to scrub from files
+	del      [][]byte               // keys to delete (besides events and message keys)
+	events   [][]byte               // event keys
+	digests  map[msgDigest]struct{} // of those events' messageIds
+	set      []kv                   // keys to rewrite (consent stubs, scrubbed records)
+	ids      []identity.ID          // the subject's identifiers (normalised)
+	needles  [][]byte               // lower-cased identifier values to scrub from files
 	counts   map[string]int64
 	identsBy map[string]int64 // identifiers per type, for the counters
 }
@@ -110,9 +110,13 @@ func (e *Engine) Erase(ctx context.Context, ref string, opts EraseOptions) (Eras
 	}
 	c.addSuppressed(hashes...)
 
-	// 2. Events and their message keys, in chunks (a profile may hold more
-	// events than one transaction takes).
-	all := append(append([][]byte{}, er.events...), er.msgs...)
+	// 2. The events' messageIds out of the dedupe blocks, then the events,
+	// in chunks (a profile may hold more events than one transaction
+	// takes).
+	if err := e.forgetMessages(er.digests); err != nil {
+		return plan, fmt.Errorf("erase: %w", err)
+	}
+	all := er.events
 	for len(all) > 0 {
 		n := min(len(all), 20000)
 		chunk := all[:n]
@@ -217,7 +221,7 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 	if err != nil {
 		return nil, err
 	}
-	er := &erasure{pid: pid, prof: p, members: append([]uint64{pid}, p.Merged...), counts: map[string]int64{}, identsBy: map[string]int64{}}
+	er := &erasure{pid: pid, prof: p, members: append([]uint64{pid}, p.Merged...), counts: map[string]int64{}, identsBy: map[string]int64{}, digests: map[msgDigest]struct{}{}}
 	er.counts["profiles"] = 1
 	er.del = append(er.del, store.PIDKey(store.PrefixProfile, pid), store.LastSeenKey(p.Last, pid))
 	for _, m := range er.members[1:] {
@@ -277,7 +281,7 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 			er.events = append(er.events, slices.Clone(k))
 			_, ns, _, _ := store.ParseEventKey(k)
 			if se, err := decodeEvent(m, ns, v); err == nil {
-				er.msgs = append(er.msgs, store.MessageKey(se.MessageID))
+				er.digests[digestMessage(se.MessageID)] = struct{}{}
 			}
 			return nil
 		}); err != nil {
@@ -299,9 +303,6 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 				return err
 			}
 			er.set = append(er.set, kv{slices.Clone(k), stub})
-			if s.Record.MessageID != "" {
-				er.del = append(er.del, store.ConsentMessageKey(s.Record.MessageID))
-			}
 			er.counts["consent_records"]++
 			return nil
 		}); err != nil {

@@ -18,10 +18,10 @@ func (e *Engine) onEvent(u *unit, pid uint64, ev *segment.Event) error {
 // suppression.
 func (e *Engine) isSuppressed(ids []identity.ID) bool { return e.suppressedIDs(ids) }
 
-// moveEventHook lets records tied to an event follow it when unmerge moves
-// it to another profile.
-func (e *Engine) moveEventHook(t *store.Txn, messageID string, from, to uint64) error {
-	return e.moveConsent(t, messageID, from, to)
+// moveEventsHook lets records tied to events follow them when unmerge
+// moves them from pid from to other profiles (to maps messageId to pid).
+func (e *Engine) moveEventsHook(t *store.Txn, from uint64, to map[string]uint64) error {
+	return e.moveConsent(t, from, to)
 }
 
 // auditHook writes an audit entry.

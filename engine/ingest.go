@@ -129,10 +129,23 @@ func (c *countingReader) count() int64 {
 
 // decoded is one input record after parsing.
 type decoded struct {
-	line int
-	data []byte
-	ev   segment.Event
-	err  error
+	line   int
+	data   []byte
+	ev     segment.Event
+	digest msgDigest // of ev.MessageID, computed with the parse
+	err    error
+}
+
+// parse decodes d.data, on any goroutine.
+func (d *decoded) parse(now time.Time) {
+	if len(d.data) > maxEventBytes {
+		d.err = fmt.Errorf("message is %d bytes, over the %d-byte limit", len(d.data), maxEventBytes)
+		return
+	}
+	d.ev, d.err = segment.Parse(d.data, now)
+	if d.err == nil {
+		d.digest = digestMessage(d.ev.MessageID)
+	}
 }
 
 type decodeJob struct {
@@ -141,7 +154,7 @@ type decodeJob struct {
 	done chan struct{}
 }
 
-func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int64, opts IngestOptions, before *IngestStats) (IngestStats, error) {
+func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int64, opts IngestOptions, before *IngestStats) (_ IngestStats, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cr := &countingReader{r: r}
@@ -205,13 +218,10 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 				for i, rec := range j.recs {
 					d := &j.out[i]
 					d.line, d.data = rec.Line, rec.Data
-					switch {
-					case rec.Err != nil:
+					if rec.Err != nil {
 						d.err = rec.Err
-					case len(rec.Data) > maxEventBytes:
-						d.err = fmt.Errorf("message is %d bytes, over the %d-byte limit", len(rec.Data), maxEventBytes)
-					default:
-						d.ev, d.err = segment.Parse(rec.Data, now)
+					} else {
+						d.parse(now)
 					}
 				}
 				close(j.done)
@@ -222,6 +232,7 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	defer e.discardWriterStateOnError(&err)
 	w, err := e.newWriter()
 	if err != nil {
 		return IngestStats{}, err
@@ -289,7 +300,7 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 // IngestBatch ingests msgs and stores cp in one transaction, durably
 // (synced to disk) before it returns nil. Sync sources and the collector
 // use it; a crash at any point leaves either all of it or none.
-func (e *Engine) IngestBatch(ctx context.Context, msgs []Message, cp *Checkpoint) (IngestStats, error) {
+func (e *Engine) IngestBatch(ctx context.Context, msgs []Message, cp *Checkpoint) (_ IngestStats, err error) {
 	start := time.Now()
 	if err := ctx.Err(); err != nil {
 		return IngestStats{}, err
@@ -298,14 +309,11 @@ func (e *Engine) IngestBatch(ctx context.Context, msgs []Message, cp *Checkpoint
 	ds := make([]decoded, len(msgs))
 	for i, m := range msgs {
 		ds[i] = decoded{line: m.Line, data: m.Data}
-		if len(m.Data) > maxEventBytes {
-			ds[i].err = fmt.Errorf("message is %d bytes, over the %d-byte limit", len(m.Data), maxEventBytes)
-			continue
-		}
-		ds[i].ev, ds[i].err = segment.Parse(m.Data, now)
+		ds[i].parse(now)
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
+	defer e.discardWriterStateOnError(&err)
 	w, err := e.newWriter()
 	if err != nil {
 		return IngestStats{}, err

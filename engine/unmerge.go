@@ -230,6 +230,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				}
 			}
 		}
+		movedFrom := map[uint64]map[string]uint64{} // from pid -> messageId -> to pid
 		for _, mv := range moves {
 			if err := t.Delete(mv.from); err != nil {
 				return err
@@ -237,10 +238,14 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 			if err := t.Set(mv.to, mv.val); err != nil {
 				return err
 			}
-			if err := t.Set(store.MessageKey(mv.msg), mv.to[1:]); err != nil {
-				return err
+			from := store.Uint64(mv.from, 1)
+			if movedFrom[from] == nil {
+				movedFrom[from] = map[string]uint64{}
 			}
-			if err := e.moveEventHook(t, mv.msg, store.Uint64(mv.from, 1), store.Uint64(mv.to, 1)); err != nil {
+			movedFrom[from][mv.msg] = store.Uint64(mv.to, 1)
+		}
+		for from, to := range movedFrom {
+			if err := e.moveEventsHook(t, from, to); err != nil {
 				return err
 			}
 		}

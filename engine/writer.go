@@ -27,19 +27,18 @@ type writer struct {
 	stats IngestStats
 	unit  *unit
 
-	msgs map[string]struct{} // messageIds written since the snapshot
-	// seen holds a 64-bit hash of every messageId this writer wrote. A
-	// miss proves the id is new to this run, so a store that held no events
-	// before the run never has to be asked; a hit is confirmed exactly
-	// (msgs, then the store), so a hash collision costs a lookup, never an
-	// event.
-	seen map[uint64]struct{}
+	// msgs is the engine's set of every stored messageId digest
+	// (messages.go), which this writer extends as it goes.
+	msgs map[msgDigest]struct{}
+	// suppressedMsgs holds the messageIds suppressed in this run: they are
+	// not stored, so a repeat in the same run is a duplicate, a repeat in a
+	// later run is suppressed again.
+	suppressedMsgs map[msgDigest]struct{}
 	// pendingIdents holds the exact owners written since the snapshot was
 	// taken, for the rare lookups the hash map cannot answer (collisions).
 	pendingIdents map[string]uint64
 	keyBuf        []byte
 	persisted     map[uint64]int64 // last-seen value of each cached profile as stored
-	hasEvents     bool             // the store held events when the snapshot was taken
 	freshFrom     uint64           // nextPID when the writer started
 	units         int
 	onReject      func(source string, line int, reason string)
@@ -53,6 +52,9 @@ type writer struct {
 type unit struct {
 	sets       []kv
 	dels       [][]byte
+	msgs       []byte // digests of the messageIds the unit ingests, 16 bytes each
+	chain      []byte // block of global consent chain entries (consent_ledger.go)
+	chainFirst uint64 // sequence number of the block's first entry
 	dirty      map[uint64]*profileRec
 	events     int
 	bytes      int
@@ -82,7 +84,7 @@ func (u *unit) full() bool {
 // empty reports whether committing the unit would change nothing.
 func (u *unit) empty() bool {
 	d := u.delta
-	return len(u.sets) == 0 && len(u.dels) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
+	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
 		d.Profiles == 0 && d.Events == 0 && d.Merges == 0 && d.Refused == 0 && d.Blocked == 0 &&
 		d.Rejected == 0 && d.Suppressed == 0
 }
@@ -94,21 +96,18 @@ func (u *unit) del(k []byte)    { u.dels = append(u.dels, k) }
 var deletedProfile = &profileRec{}
 
 func (e *Engine) newWriter() (*writer, error) {
-	w := &writer{e: e, unit: newUnit(e.unitEvents), seen: make(map[uint64]struct{})}
+	msgs, err := e.messageSet()
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{e: e, unit: newUnit(e.unitEvents), msgs: msgs, suppressedMsgs: make(map[msgDigest]struct{})}
 	w.openSnapshot()
-	// Whether the store held events is decided once: the writer's own
-	// writes are covered by seen and msgs.
-	w.snap.Iterate([]byte{store.PrefixMessage}, store.IterOptions{KeysOnly: true}, func(_, _ []byte) error {
-		w.hasEvents = true
-		return store.ErrStop
-	})
 	w.unit.snap, w.unit.freshFrom = w.snap, w.freshFrom
 	return w, nil
 }
 
 func (w *writer) openSnapshot() {
 	w.snap = w.e.db.NewTxn(false)
-	w.msgs = make(map[string]struct{})
 	w.persisted = make(map[uint64]int64)
 	w.e.profiles = make(map[uint64]*profileRec)
 	w.pendingIdents = make(map[string]uint64)
@@ -281,11 +280,7 @@ func (w *writer) add(d *decoded, source string) error {
 		w.reject(source, d.line, d.data, fmt.Sprintf("field \"timestamp\": %s is out of range", ev.Timestamp.Format(time.RFC3339)))
 		return nil
 	}
-	dup, err := w.duplicate(ev.MessageID)
-	if err != nil {
-		return err
-	}
-	if dup {
+	if w.duplicate(d.digest) {
 		w.stats.Duplicates++
 		return nil
 	}
@@ -298,31 +293,20 @@ func (w *writer) add(d *decoded, source string) error {
 	if w.e.isSuppressed(ids) {
 		w.stats.Suppressed++
 		w.unit.delta.Suppressed++
-		w.remember(ev.MessageID)
+		w.suppressedMsgs[d.digest] = struct{}{}
 		return nil
 	}
-	return w.apply(ev, ids, blocked)
+	return w.apply(ev, d.digest, ids, blocked)
 }
 
-// duplicate reports whether a messageId was ingested before.
-func (w *writer) duplicate(id string) (bool, error) {
-	h := xxhash.Sum64String(id)
-	_, inRun := w.seen[h]
-	if inRun {
-		if _, ok := w.msgs[id]; ok {
-			return true, nil
-		}
+// duplicate reports whether a messageId was ingested before, by any run,
+// or suppressed earlier in this one.
+func (w *writer) duplicate(d msgDigest) bool {
+	if _, ok := w.msgs[d]; ok {
+		return true
 	}
-	if !inRun && !w.hasEvents {
-		return false, nil
-	}
-	return w.snap.Has(store.MessageKey(id))
-}
-
-// remember marks a messageId as written by this writer.
-func (w *writer) remember(id string) {
-	w.msgs[id] = struct{}{}
-	w.seen[xxhash.Sum64String(id)] = struct{}{}
+	_, ok := w.suppressedMsgs[d]
+	return ok
 }
 
 func joinIDs(ids []identity.ID) string {
@@ -352,7 +336,7 @@ func (w *writer) reject(source string, line int, data []byte, reason string) {
 
 // apply resolves the event's profile, merging where the rules allow, and
 // writes the event.
-func (w *writer) apply(ev *segment.Event, ids, blocked []identity.ID) error {
+func (w *writer) apply(ev *segment.Event, digest msgDigest, ids, blocked []identity.ID) error {
 	e := w.e
 	rules := &e.cfg.Identity
 	dec := rules.Decide(ids, w)
@@ -416,12 +400,8 @@ func (w *writer) apply(ev *segment.Event, ids, blocked []identity.ID) error {
 
 	val := encodeEvent(make([]byte, 0, len(ev.Raw)+64), ev)
 	w.unit.set(store.EventKey(target.PID, t, seq), val)
-	loc := make([]byte, 0, 24)
-	loc = store.AppendUint64(loc, target.PID)
-	loc = store.AppendTime(loc, t)
-	loc = store.AppendUint64(loc, seq)
-	w.unit.set(store.MessageKey(ev.MessageID), loc)
-	w.remember(ev.MessageID)
+	w.msgs[digest] = struct{}{}
+	w.unit.msgs = append(w.unit.msgs, digest[:]...)
 	if err := e.onEvent(w.unit, target.PID, ev); err != nil {
 		return err
 	}
@@ -567,6 +547,16 @@ func (w *writer) flush(final bool) error {
 			u.set(store.LastSeenKey(p.Last, pid), nil)
 			w.persisted[pid] = p.Last
 		}
+	}
+	if len(u.msgs) > 0 {
+		seq, err := e.nextCounter(w.snap, "msgblock")
+		if err != nil {
+			return err
+		}
+		u.set(store.MessageBlockKey(seq), append([]byte{msgBlockVersion}, u.msgs...))
+	}
+	if len(u.chain) > 0 {
+		u.set(store.ConsentChainKey(u.chainFirst), u.chain)
 	}
 	next := e.counters.plus(u.delta)
 	for _, name := range counterNames {

@@ -7,12 +7,12 @@
 // order; times are Unix nanoseconds with the sign bit flipped for the same
 // reason.
 //
-// # Key layout (schema version 1)
+// # Key layout (schema version 2)
 //
 //	prefix  key                                   value
 //	0x00    0x00 name                             meta: "schema" (uint32), "seq/<name>" counters, "secret" (HMAC salt)
 //	'e'     'e' pid(8) time(8) seq(8)             event: engine-encoded Segment message
-//	'm'     'm' messageId                         pid(8) time(8) seq(8): where the event lives (dedupe + lookup)
+//	'M'     'M' seq(8)                            message digests of one ingest unit (dedupe): version(1), then 16 bytes per messageId
 //	'p'     'p' pid(8)                            profile record
 //	'a'     'a' mergedPid(8)                      surviving pid(8): a merged-away profile id
 //	'i'     'i' ident                             pid(8): identity index, ident = typeLen(1) type value
@@ -21,7 +21,7 @@
 //	'R'     'R' pid(8) seq(8)                     refused merge by profile (empty value)
 //	's'     's' lastSeen(8) pid(8)                profiles ordered by last seen (empty value)
 //	'c'     'c' pid(8) seq(8)                     consent record (pid that owned it when recorded)
-//	'C'     'C' seq(8)                            consent global chain entry
+//	'C'     'C' seq(8)                            consent global chain block, first entry seq
 //	'g'     'g' name 0x00 version(4)              segment definition version
 //	'k'     'k' source                            sync checkpoint
 //	'q'     'q' source 0x00 seq(8)                quarantined input
@@ -32,6 +32,16 @@
 //
 // A pid is a profile id as a uint64; its text form is "p" followed by the
 // decimal number.
+//
+// Schema version 1 kept one 'm' messageId key per event, naming where the
+// event lived, one 'C' key per global consent chain entry, and a meta key
+// per event with consent records ("consent/msg/" messageId). Nothing read
+// the event's location, unmerge can find an event's consent records in the
+// profile's own, and together they were more than one key in four of a bulk
+// ingest. Version 2 keeps the messageIds' digests in one 'M' block per
+// ingest unit (the engine holds them all in memory for dedupe) and the
+// chain in blocks of consecutive entries. Opening a version 1 dir migrates
+// it.
 package store
 
 import (
@@ -41,13 +51,14 @@ import (
 )
 
 // SchemaVersion is the on-disk layout this build reads and writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Record kind prefixes; see the package documentation.
 const (
 	PrefixMeta         byte = 0x00
 	PrefixEvent        byte = 'e'
-	PrefixMessage      byte = 'm'
+	PrefixMessage      byte = 'M'
+	PrefixMessageV1    byte = 'm' // schema 1 only; see the package documentation
 	PrefixProfile      byte = 'p'
 	PrefixMerged       byte = 'a'
 	PrefixIdentity     byte = 'i'
@@ -115,10 +126,8 @@ func ParseEventKey(k []byte) (pid uint64, unixNano int64, seq uint64, err error)
 // EventPrefix is the prefix of all events of profile pid.
 func EventPrefix(pid uint64) []byte { return PIDKey(PrefixEvent, pid) }
 
-// MessageKey is the dedupe and lookup key of a messageId.
-func MessageKey(messageID string) []byte {
-	return append([]byte{PrefixMessage}, messageID...)
-}
+// MessageBlockKey is the key of message digest block seq.
+func MessageBlockKey(seq uint64) []byte { return SeqKey(PrefixMessage, seq) }
 
 // IdentKey encodes an identifier (type, value) for use inside keys.
 func IdentKey(typ, value string) []byte {

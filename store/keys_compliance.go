@@ -6,13 +6,13 @@ package store
 //
 //	'c' pid(8) seq(8)      consent record, stored under the pid that owns it now
 //	                       (the record itself names the profile chain it belongs to)
-//	'C' seq(8)             global consent chain entry: record hash(32) chain hash(32)
+//	'C' seq(8)             global consent chain block: version(1), then record hash(32)
+//	                       chain hash(32) for seq and each following seq it holds
 //	'u' seq(8)             audit log entry (JSON, hash-chained)
 //	'd' id                 data-subject request (JSON; profile id only, no personal data)
 //	'x' hash(32)           suppression entry: HMAC-SHA256(secret, type 0x00 value)
 //	0x00 "consent/head"          global chain head: seq(8) hash(32)
 //	0x00 "consent/phead/" pid(8) profile chain head: seq(8) hash(32)
-//	0x00 "consent/msg/" messageId  seq(8)...: records made from that event
 //	0x00 "audit/head"            audit chain head: seq(8) hash(32)
 //	0x00 "seq/dsr"               request counter
 //	0x00 "secret"                32 random bytes: the salt of every salted hash
@@ -31,14 +31,12 @@ func ParseConsentKey(k []byte) (pid, seq uint64, err error) {
 	return Uint64(k, 1), Uint64(k, 9), nil
 }
 
-// ConsentChainKey is the key of global consent chain entry seq.
+// ConsentChainKey is the key of the global consent chain block whose
+// first entry is seq.
 func ConsentChainKey(seq uint64) []byte { return SeqKey(PrefixConsentChain, seq) }
 
 // ConsentProfileHeadKey is the meta key of a profile chain's head.
 func ConsentProfileHeadKey(pid uint64) []byte { return AppendUint64(MetaKey("consent/phead/"), pid) }
-
-// ConsentMessageKey indexes the consent records made from one event.
-func ConsentMessageKey(messageID string) []byte { return append(MetaKey("consent/msg/"), messageID...) }
 
 // AuditKey is the key of audit entry seq.
 func AuditKey(seq uint64) []byte { return SeqKey(PrefixAudit, seq) }

@@ -47,9 +47,10 @@ type Options struct {
 
 // DB is an open Loupe store.
 type DB struct {
-	bdb  *badger.DB
-	dir  string
-	opts Options
+	bdb    *badger.DB
+	dir    string
+	opts   Options
+	schema uint32 // the version the dir was written with when opened
 }
 
 // Open opens (creating if needed) the Badger database in dir.
@@ -169,11 +170,14 @@ func firstLine(s string) string {
 	return s
 }
 
+// checkSchema refuses a dir written by a newer Loupe and records the
+// version of an older one; a new dir gets the current version.
 func (db *DB) checkSchema() error {
 	key := MetaKey("schema")
 	return db.bdb.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get(key)
 		if errors.Is(err, badger.ErrKeyNotFound) {
+			db.schema = SchemaVersion
 			return txn.Set(key, binary.BigEndian.AppendUint32(nil, SchemaVersion))
 		}
 		if err != nil {
@@ -186,11 +190,30 @@ func (db *DB) checkSchema() error {
 		if len(v) != 4 {
 			return fmt.Errorf("schema version record is %d bytes, want 4: %w", len(v), ErrBadKey)
 		}
-		if got := binary.BigEndian.Uint32(v); got > SchemaVersion {
+		got := binary.BigEndian.Uint32(v)
+		if got > SchemaVersion {
 			return fmt.Errorf("%s has schema version %d, this Loupe reads up to %d: %w", db.dir, got, SchemaVersion, ErrNewerSchema)
 		}
+		db.schema = got
 		return nil
 	})
+}
+
+// Schema is the schema version the dir had when it was opened. Below
+// SchemaVersion, the engine migrates the records whose layout changed and
+// then calls SetSchemaCurrent.
+func (db *DB) Schema() uint32 { return db.schema }
+
+// SetSchemaCurrent records that the dir now has the current layout.
+func (db *DB) SetSchemaCurrent() error {
+	err := db.Update(func(t *Txn) error {
+		return t.Set(MetaKey("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion))
+	})
+	if err != nil {
+		return fmt.Errorf("record schema version: %w", err)
+	}
+	db.schema = SchemaVersion
+	return nil
 }
 
 // Dir is the directory the database lives in.

@@ -25,6 +25,40 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 }
 
+func TestOlderSchemaReportedUntilMigrated(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if db.Schema() != SchemaVersion {
+		t.Fatalf("new dir has schema %d, want %d", db.Schema(), SchemaVersion)
+	}
+	if err := db.Update(func(tx *Txn) error {
+		return tx.Set(MetaKey("schema"), binary.BigEndian.AppendUint32(nil, SchemaVersion-1))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if db.Schema() != SchemaVersion-1 {
+		t.Fatalf("older dir reports schema %d, want %d", db.Schema(), SchemaVersion-1)
+	}
+	if err := db.SetSchemaCurrent(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if db, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if db.Schema() != SchemaVersion {
+		t.Fatalf("after SetSchemaCurrent: schema %d, want %d", db.Schema(), SchemaVersion)
+	}
+}
+
 func TestIterateReverseSeekAndKeysOnly(t *testing.T) {
 	db, err := Open(t.TempDir(), Options{})
 	if err != nil {

@@ -28,7 +28,7 @@ func BenchmarkWrite(b *testing.B) {
 			return append(buf[:0], EventKey(r.Uint64N(1_000_000), int64(i)*1e6, uint64(i))...)
 		}, make([]byte, 900)},
 		{"index", func(r *rand.Rand, i int, buf []byte) []byte {
-			buf = append(buf[:0], PrefixMessage)
+			buf = append(buf[:0], PrefixIdentity)
 			for range 5 {
 				buf = binary.BigEndian.AppendUint64(buf, r.Uint64())
 			}

@@ -36,7 +36,7 @@ func (c *chain) add(t *testing.T, r Record) {
 	}
 	c.recs[r.Seq], c.keyPID[r.Seq] = b, r.PID
 	g := NextGlobal(c.global.Hash, h)
-	c.entries = append(c.entries, ChainEntry{Record: h, Chain: g}.Bytes())
+	c.entries = append(c.entries, AppendChainEntry(nil, ChainEntry{Record: h, Chain: g})[1:])
 	c.global = Head{Seq: r.Seq, Hash: g}
 	c.last[r.PID] = Head{Seq: r.Seq, Hash: h}
 	c.heads[r.PID] = c.last[r.PID].Bytes()
@@ -47,8 +47,13 @@ func (c *chain) verify() []Break {
 	for seq, b := range c.recs {
 		v.AddRecord(c.keyPID[seq], seq, b)
 	}
-	for i, e := range c.entries {
-		v.AddChainEntry(uint64(i+1), e)
+	// Blocks of two entries, as if each ingest unit recorded two.
+	for i := 0; i < len(c.entries); i += 2 {
+		block := append([]byte{ChainBlockVersion}, c.entries[i]...)
+		if i+1 < len(c.entries) {
+			block = append(block, c.entries[i+1]...)
+		}
+		v.AddChainBlock(uint64(i+1), block)
 	}
 	return v.Finish(c.global.Bytes(), c.heads)
 }

@@ -209,18 +209,34 @@ func NextGlobal(prev, rec Hash) Hash {
 	return out
 }
 
-// ChainEntry is the stored value of a global chain entry: the record's
-// hash and the chain hash after it (64 bytes).
+// ChainEntry is a global chain entry: the record's hash and the chain hash
+// after it (64 bytes stored).
 type ChainEntry struct {
 	Record Hash
 	Chain  Hash
 }
 
-// Bytes encodes the entry.
-func (c ChainEntry) Bytes() []byte {
-	b := make([]byte, 0, 64)
+func (c ChainEntry) append(b []byte) []byte {
 	b = append(b, c.Record[:]...)
 	return append(b, c.Chain[:]...)
+}
+
+// The global chain is stored in blocks of consecutive entries, one block
+// per ingest transaction (a key per entry was one key in ten of a bulk
+// ingest): ChainBlockVersion, then 64 bytes per entry, the first being the
+// entry of the sequence number the block is stored under.
+const (
+	ChainBlockVersion = 1
+	chainEntrySize    = 64
+)
+
+// AppendChainEntry appends e to chain block b, starting the block when b
+// is empty.
+func AppendChainEntry(b []byte, e ChainEntry) []byte {
+	if len(b) == 0 {
+		b = append(b, ChainBlockVersion)
+	}
+	return e.append(b)
 }
 
 // ParseChainEntry decodes an entry.

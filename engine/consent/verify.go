@@ -59,8 +59,22 @@ func (v *Verifier) AddRecord(keyPID, keySeq uint64, b []byte) {
 	v.recs[keySeq] = recInfo{pid: s.PID(), keyPID: keyPID, hash: s.Hash, prev: s.Prev(), erased: s.Stub != nil}
 }
 
-// AddChainEntry takes the global chain entry stored under seq.
-func (v *Verifier) AddChainEntry(seq uint64, b []byte) {
+// AddChainBlock takes the global chain block stored under seq first, in
+// order of first.
+func (v *Verifier) AddChainBlock(first uint64, b []byte) {
+	if len(b) < 1+chainEntrySize || b[0] != ChainBlockVersion || (len(b)-1)%chainEntrySize != 0 {
+		v.breaks = append(v.breaks, Break{Chain: "global", Record: RecordID(first),
+			What: fmt.Sprintf("%v: chain block is %d bytes, want version %d and 64 bytes per entry", ErrCorrupt, len(b), ChainBlockVersion)})
+		v.entries = append(v.entries, entryInfo{seq: first, bad: true})
+		return
+	}
+	for i, off := uint64(0), 1; off < len(b); i, off = i+1, off+chainEntrySize {
+		v.addChainEntry(first+i, b[off:off+chainEntrySize])
+	}
+}
+
+// addChainEntry takes the global chain entry of seq.
+func (v *Verifier) addChainEntry(seq uint64, b []byte) {
 	e, err := ParseChainEntry(b)
 	if err != nil {
 		v.breaks = append(v.breaks, Break{Chain: "global", Record: RecordID(seq), What: err.Error()})

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/loupe-cdp/loupe/store"
+)
+
+func TestDuplicatesAcrossReopen(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	e.unitEvents = 7 // many digest blocks
+	in := manyPeople(20)
+	if st := ingestString(t, e, in); st.Ingested != 80 {
+		t.Fatalf("first ingest: %+v", st)
+	}
+	before, _ := e.Stats(context.Background())
+	e.Close()
+
+	e = openDir(t, dir)
+	st := ingestString(t, e, in+msg("new-one", "track", ct0, map[string]any{"userId": "u000", "event": "X"}))
+	if st.Duplicates != 80 || st.Ingested != 1 {
+		t.Fatalf("re-ingest after reopen: %+v", st)
+	}
+	after, _ := e.Stats(context.Background())
+	if after.Events != before.Events+1 || after.Profiles != before.Profiles {
+		t.Fatalf("stats: %+v -> %+v", before, after)
+	}
+}
+
+func TestSchema1Migrates(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	in := manyPeople(5)
+	ingestString(t, e, in)
+	e.Close()
+
+	// Rewrite the dir as schema 1 wrote it: a key per messageId, no blocks.
+	db, err := store.Open(store.BadgerDir(dir), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *store.Txn) error {
+		for _, line := range strings.Split(strings.TrimSpace(in), "\n") {
+			id := line[strings.Index(line, `"messageId":"`)+13:]
+			id = id[:strings.IndexByte(id, '"')]
+			if err := tx.Set(append([]byte{store.PrefixMessageV1}, id...), make([]byte, 24)); err != nil {
+				return err
+			}
+		}
+		if err := tx.Delete(store.MessageBlockKey(1)); err != nil {
+			return err
+		}
+		if err := tx.Set(append(store.MetaKey("consent/msg/"), "c-u000"...), store.AppendUint64(nil, 1)); err != nil {
+			return err
+		}
+		// The consent chain as single 64-byte entries, one key each.
+		block, err := tx.Get(store.ConsentChainKey(1))
+		if err != nil {
+			return err
+		}
+		for i := 0; 1+i*64 < len(block); i++ {
+			if err := tx.Set(store.ConsentChainKey(uint64(i+1)), block[1+i*64:1+(i+1)*64]); err != nil {
+				return err
+			}
+		}
+		if err := tx.Delete(store.MetaKey("seq/msgblock")); err != nil {
+			return err
+		}
+		return tx.Set(store.MetaKey("schema"), binary.BigEndian.AppendUint32(nil, 1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	e = openDir(t, dir)
+	if got := e.db.Schema(); got != store.SchemaVersion {
+		t.Fatalf("schema after open: %d", got)
+	}
+	var v1 int
+	e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate([]byte{store.PrefixMessageV1}, store.IterOptions{KeysOnly: true}, func(_, _ []byte) error {
+			v1++
+			return nil
+		})
+	})
+	if v1 != 0 {
+		t.Errorf("%d schema 1 message keys left", v1)
+	}
+	if ok, _ := hasKey(e, append(store.MetaKey("consent/msg/"), "c-u000"...)); ok {
+		t.Error("schema 1 consent message index left")
+	}
+	if st := ingestString(t, e, in); st.Duplicates != 20 || st.Ingested != 0 {
+		t.Fatalf("re-ingest after migration: %+v", st)
+	}
+	res, err := e.VerifyConsent(context.Background())
+	if err != nil || !res.OK || res.Records != 5 {
+		t.Fatalf("consent chain after migration: %+v %v", res, err)
+	}
+	var blocks int
+	e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate([]byte{store.PrefixConsentChain}, store.IterOptions{}, func(_, v []byte) error {
+			if blocks++; len(v) != 1+5*64 {
+				t.Errorf("chain block of %d bytes, want the 5 entries in one", len(v))
+			}
+			return nil
+		})
+	})
+	if blocks != 1 {
+		t.Errorf("%d chain blocks after migration, want 1", blocks)
+	}
+}
+
+func TestCancelledIngestLeavesEngineAsStored(t *testing.T) {
+	// A cancelled ingest drops the unit it was building. The next ingest
+	// through the same engine must see the store, not the dropped unit's
+	// owners, profiles, consent chain heads or messageIds.
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	e.unitEvents = 100
+	in := manyPeople(150) // 600 events, decoded in batches of 256
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	units := 0
+	st, err := e.IngestReader(ctx, strings.NewReader(in), "test", IngestOptions{Progress: func(IngestProgress) {
+		if units++; units == 3 {
+			// Mid-batch: the writer finishes its batch of 256 (units up
+			// to event 500 commit) and stops with events 501–512 in a
+			// unit that never commits.
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled ingest: %v (%+v)", err, st)
+	}
+	st, err = e.IngestReader(context.Background(), strings.NewReader(in), "test", IngestOptions{})
+	if err != nil {
+		t.Fatalf("ingest after cancel: %v", err)
+	}
+	if st.Duplicates != 500 || st.Ingested != 100 {
+		t.Fatalf("ingest after cancel: %+v", st)
+	}
+	verifyOK(t, e)
+
+	// Same store as one clean run.
+	clean := openTest(t)
+	ingestString(t, clean, in)
+	want, _ := clean.Stats(context.Background())
+	got, _ := e.Stats(context.Background())
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("stats after cancel + resume:\n got %+v\nwant %+v", got, want)
+	}
+	for _, ref := range []string{"user_id:u000", "user_id:u080", "email:u149@example.com"} {
+		p, q := mustProfile(t, e, ref), mustProfile(t, clean, ref)
+		if p.EventCount != q.EventCount || len(p.Identities) != len(q.Identities) {
+			t.Errorf("%s: %d events %d ids, clean run %d %d", ref, p.EventCount, len(p.Identities), q.EventCount, len(q.Identities))
+		}
+	}
+}
+
+func TestErasedEventsComeBackOnlyAfterUnsuppress(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	e.unitEvents = 3 // the subject's events spread over several blocks
+	in := manyPeople(4)
+	ingestString(t, e, in)
+	plan, err := e.Erase(ctx, "user_id:u001", EraseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same messages again: the subject's are suppressed, not
+	// duplicates; the others are duplicates.
+	if st := ingestString(t, e, in); st.Suppressed != 4 || st.Duplicates != 12 || st.Ingested != 0 {
+		t.Fatalf("re-ingest after erase: %+v", st)
+	}
+	if _, err := e.Unsuppress(ctx, plan.Profile); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	e = openDir(t, dir) // the forgotten digests stay forgotten on disk
+	if st := ingestString(t, e, in); st.Ingested != 4 || st.Duplicates != 12 {
+		t.Fatalf("re-ingest after unsuppress: %+v", st)
+	}
+}
