@@ -109,11 +109,19 @@ func (e *Engine) Events(ctx context.Context, ref, cursor string, limit int) (Eve
 		}
 		after = b
 	}
+	// A stored value may hold several events, all at or before its key's
+	// (time, seq) (codec.go). Walking each member pid's keys newest first,
+	// a page is complete once it holds limit+1 events newer than the next
+	// key: nothing after that key can displace them. A cursor cannot seek
+	// past older keys, whose values may hold events just below it.
 	type hit struct {
-		key []byte
-		val []byte
+		pos []byte // time(8) seq(8), the sort and cursor form
+		pid uint64
+		ns  int64
+		raw []byte // body
 	}
 	var hits []hit
+	newestFirst := func(a, b hit) int { return -strings.Compare(string(a.pos), string(b.pos)) }
 	err := e.db.View(func(t *store.Txn) error {
 		pid, err := e.resolve(t, ref)
 		if err != nil {
@@ -124,29 +132,32 @@ func (e *Engine) Events(ctx context.Context, ref, cursor string, limit int) (Eve
 			return err
 		}
 		for _, m := range pids {
-			prefix := store.EventPrefix(m)
-			var seek []byte
-			if after != nil {
-				seek = append(slices.Clone(prefix), after...)
-			}
-			n := 0
-			err := t.Iterate(prefix, store.IterOptions{Reverse: true, Seek: seek}, func(k, v []byte) error {
-				if after != nil && string(k[9:]) >= string(after) {
+			var mine []hit
+			err := t.Iterate(store.EventPrefix(m), store.IterOptions{Reverse: true}, func(k, v []byte) error {
+				if len(mine) > limit {
+					slices.SortFunc(mine, newestFirst)
+					mine = mine[:limit+1]
+					if string(mine[limit].pos) > string(k[9:]) {
+						return store.ErrStop
+					}
+				}
+				err := forEachEvent(k, v, func(ns int64, seq uint64, body []byte) error {
+					pos := store.AppendUint64(store.AppendTime(make([]byte, 0, 16), ns), seq)
+					if after != nil && string(pos) >= string(after) {
+						return nil
+					}
+					mine = append(mine, hit{pos, m, ns, slices.Clone(body)})
 					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("event %x: %w", k, err)
 				}
-				hits = append(hits, hit{slices.Clone(k), v})
-				n++
-				if n > limit { // one more than a page tells there is a next page
-					return store.ErrStop
-				}
-				return nil
+				return ctx.Err()
 			})
 			if err != nil {
 				return err
 			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+			hits = append(hits, mine...)
 		}
 		return nil
 	})
@@ -154,20 +165,16 @@ func (e *Engine) Events(ctx context.Context, ref, cursor string, limit int) (Eve
 		return EventPage{}, err
 	}
 	// Newest first across member pids: compare time then seq.
-	slices.SortFunc(hits, func(a, b hit) int { return -strings.Compare(string(a.key[9:]), string(b.key[9:])) })
+	slices.SortFunc(hits, newestFirst)
 	var page EventPage
 	for i, h := range hits {
 		if i == limit {
-			page.Next = hex.EncodeToString(hits[i-1].key[9:])
+			page.Next = hex.EncodeToString(hits[i-1].pos)
 			break
 		}
-		pid, ns, _, err := store.ParseEventKey(h.key)
+		ev, err := decodeEvent(h.pid, h.ns, h.raw)
 		if err != nil {
-			return EventPage{}, err
-		}
-		ev, err := decodeEvent(pid, ns, h.val)
-		if err != nil {
-			return EventPage{}, fmt.Errorf("event %x: %w", h.key, err)
+			return EventPage{}, fmt.Errorf("event of %s at %x: %w", pidString(h.pid), h.pos, err)
 		}
 		page.Events = append(page.Events, ev)
 	}

@@ -6,27 +6,133 @@ import (
 	"time"
 
 	"github.com/loupe-cdp/loupe/engine/segment"
+	"github.com/loupe-cdp/loupe/store"
 )
 
-// Stored event layout (value of an 'e' key), version 1:
+// Stored event values ('e' keys). A key is pid(8) time(8) seq(8); the
+// value holds one event (version 1) or a batch of them (version 2):
 //
-//	0x01 | uvarint len | type | uvarint len | name | uvarint len | messageId | raw JSON
+//	version 1: 0x01 | body                     the event of the key's time and seq
+//	version 2: 0x02 | uvarint n | n × item     several events of one profile
+//	item:      varint time | uvarint seq | uvarint len | body
+//	body:      uvarint len | type | uvarint len | name | uvarint len | messageId | raw JSON
 //
-// The key already holds the owning pid, the time and the sequence number.
-const eventCodecVersion = 1
+// An ingest unit writes each profile's events as one version 2 value, keyed
+// by the newest (time, seq) among them, so that every event in a value sorts
+// at or before its key: a newest-first reader can stop at a key older than
+// what it has (browse.go). One key per profile per unit instead of one per
+// event took a fifth of the keys out of a bulk ingest. Version 1 is what
+// schema 1 wrote; it is still read.
+const (
+	eventCodecV1    = 1
+	eventCodecBatch = 2
+)
 
 var errBadEvent = errors.New("malformed stored event")
 
-func encodeEvent(buf []byte, ev *segment.Event) []byte {
+// appendEventBody appends the body of ev's stored form.
+func appendEventBody(buf []byte, ev *segment.Event) []byte {
 	name := ev.Event
 	if ev.Type != "track" {
 		name = ev.Name
 	}
-	buf = append(buf, eventCodecVersion)
 	buf = appendString(buf, ev.Type)
 	buf = appendString(buf, name)
 	buf = appendString(buf, ev.MessageID)
 	return append(buf, ev.Raw...)
+}
+
+// eventBatch gathers one profile's events in an ingest unit.
+type eventBatch struct {
+	items []batchItem
+	top   struct { // newest (time, seq): the key
+		t   int64
+		seq uint64
+	}
+}
+
+type batchItem struct {
+	t    int64
+	seq  uint64
+	body []byte // appendEventBody's output; kept, not copied
+}
+
+// add appends an event's body (at time t, sequence number seq). The batch
+// keeps body until value is called.
+func (b *eventBatch) add(t int64, seq uint64, body []byte) {
+	if len(b.items) == 0 || t > b.top.t || t == b.top.t && seq > b.top.seq {
+		b.top.t, b.top.seq = t, seq
+	}
+	b.items = append(b.items, batchItem{t, seq, body})
+}
+
+// key and value are the batch's stored form under profile pid.
+func (b *eventBatch) key(pid uint64) []byte { return store.EventKey(pid, b.top.t, b.top.seq) }
+
+func (b *eventBatch) value() []byte {
+	n := 1 + binary.MaxVarintLen64
+	for _, it := range b.items {
+		n += 3*binary.MaxVarintLen64 + len(it.body)
+	}
+	v := make([]byte, 0, n)
+	v = append(v, eventCodecBatch)
+	v = binary.AppendUvarint(v, uint64(len(b.items)))
+	for _, it := range b.items {
+		v = binary.AppendVarint(v, it.t)
+		v = binary.AppendUvarint(v, it.seq)
+		v = binary.AppendUvarint(v, uint64(len(it.body)))
+		v = append(v, it.body...)
+	}
+	return v
+}
+
+// forEachEvent calls fn with the time, sequence number and body of each
+// event in a stored value (k its key), in stored order.
+func forEachEvent(k, v []byte, fn func(ns int64, seq uint64, body []byte) error) error {
+	_, kns, kseq, err := store.ParseEventKey(k)
+	if err != nil {
+		return err
+	}
+	if len(v) == 0 {
+		return errBadEvent
+	}
+	switch v[0] {
+	case eventCodecV1:
+		return fn(kns, kseq, v[1:])
+	case eventCodecBatch:
+	default:
+		return errBadEvent
+	}
+	b := v[1:]
+	n, k1 := binary.Uvarint(b)
+	if k1 <= 0 {
+		return errBadEvent
+	}
+	b = b[k1:]
+	for range n {
+		t, k1 := binary.Varint(b)
+		if k1 <= 0 {
+			return errBadEvent
+		}
+		b = b[k1:]
+		seq, k2 := binary.Uvarint(b)
+		if k2 <= 0 {
+			return errBadEvent
+		}
+		b = b[k2:]
+		l, k3 := binary.Uvarint(b)
+		if k3 <= 0 || uint64(len(b)-k3) < l {
+			return errBadEvent
+		}
+		if err := fn(t, seq, b[k3:k3+int(l)]); err != nil {
+			return err
+		}
+		b = b[k3+int(l):]
+	}
+	if len(b) != 0 {
+		return errBadEvent
+	}
+	return nil
 }
 
 func appendString(b []byte, s string) []byte {
@@ -42,11 +148,8 @@ func readString(b []byte) (string, []byte, error) {
 	return string(b[k : k+int(n)]), b[k+int(n):], nil
 }
 
+// decodeEvent decodes an event body (see forEachEvent).
 func decodeEvent(pid uint64, unixNano int64, b []byte) (StoredEvent, error) {
-	if len(b) < 1 || b[0] != eventCodecVersion {
-		return StoredEvent{}, errBadEvent
-	}
-	b = b[1:]
 	typ, b, err := readString(b)
 	if err != nil {
 		return StoredEvent{}, err

@@ -229,13 +229,51 @@ func hasConsentSignal(ev *segment.Event) bool {
 	return g
 }
 
+// consentPrep is the part of recording an event's consent decisions that
+// needs neither the store nor the ledger's state: the signals it carries
+// and its salted IP hash. The ingest's parse workers compute it in
+// parallel (prepareConsent); the writer does the rest in order.
+type consentPrep struct {
+	done   bool
+	sigs   []consent.Signal
+	ipHash string
+}
+
+// prepareConsent computes ev's consentPrep. It is safe for concurrent use;
+// if the consent configuration does not load, it leaves the work (and the
+// error) to consentOnEvent.
+func (e *Engine) prepareConsent(ev *segment.Event) consentPrep {
+	if !hasConsentSignal(ev) {
+		return consentPrep{done: true}
+	}
+	c, err := e.compl()
+	if err != nil {
+		return consentPrep{}
+	}
+	p := consentPrep{done: true, sigs: eventSignals(&c.cfg, ev)}
+	if ip, ok := ev.Context["ip"].(string); ok && ip != "" && len(p.sigs) > 0 {
+		p.ipHash = consent.HashIP(c.secret, ip)
+	}
+	return p
+}
+
 // consentOnEvent records the consent decisions an ingested event carries
 // (a `Consent Updated` track, context.consent.categoryPreferences, the
 // context.gpc Global Privacy Control signal) for profile pid, writing into
 // the event's unit. It is the ingest hook (hooks.go onEvent); the writer
-// holds writeMu. Events without any consent signal cost a few map lookups.
-func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event) error {
-	if !hasConsentSignal(ev) {
+// holds writeMu. prep is the event's consentPrep, computed here when the
+// caller has not.
+func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event, prep *consentPrep) error {
+	if !prep.done {
+		if !hasConsentSignal(ev) {
+			return nil
+		}
+		if _, err := e.compl(); err != nil {
+			return err
+		}
+		*prep = e.prepareConsent(ev)
+	}
+	if len(prep.sigs) == 0 {
 		return nil
 	}
 	c, err := e.compl()
@@ -248,20 +286,12 @@ func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event) error {
 		// Created by this ingest: no trail in the store to read.
 		c.pids[pid] = &pidConsent{cur: map[string]consent.Current{}}
 	}
-	sigs := eventSignals(&c.cfg, ev)
-	if len(sigs) == 0 {
-		return nil
-	}
 	pids := []uint64{pid}
 	if p := e.profiles[pid]; p != nil && p != deletedProfile {
 		pids = append(pids, p.Merged...)
 	}
-	ipHash := ""
-	if ip, ok := ev.Context["ip"].(string); ok && ip != "" {
-		ipHash = consent.HashIP(c.secret, ip)
-	}
 	now := e.now().UnixNano()
-	for _, s := range sigs {
+	for _, s := range prep.sigs {
 		cur, ok, err := c.current(e, pids, s.Purpose)
 		if err != nil {
 			return err
@@ -275,7 +305,7 @@ func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event) error {
 		}
 		r := &consent.Record{
 			Purpose: s.Purpose, Status: st, LegalBasis: s.LegalBasis, Jurisdiction: s.Jurisdiction,
-			Source: s.Source, Policy: s.Policy, Evidence: s.Evidence, IPHash: ipHash, MessageID: ev.MessageID,
+			Source: s.Source, Policy: s.Policy, Evidence: s.Evidence, IPHash: prep.ipHash, MessageID: ev.MessageID,
 			DecidedAt: ev.Timestamp.UnixNano(), RecordedAt: now,
 		}
 		if err := c.appendRecord(e, pid, r, u); err != nil {

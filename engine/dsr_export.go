@@ -64,20 +64,19 @@ func (e *Engine) ExportSubject(ctx context.Context, ref string) (*DSRExport, err
 		}
 		for _, m := range append([]uint64{pid}, p.Merged...) {
 			if err := t.Iterate(store.EventPrefix(m), store.IterOptions{}, func(k, v []byte) error {
-				_, ns, _, err := store.ParseEventKey(k)
+				err := forEachEvent(k, v, func(ns int64, _ uint64, body []byte) error {
+					se, err := decodeEvent(m, ns, body)
+					if err != nil {
+						return err
+					}
+					se.ProfileID = ex.ID
+					out.Events = append(out.Events, se)
+					return nil
+				})
 				if err != nil {
-					return err
+					return fmt.Errorf("event %x: %w", k, err)
 				}
-				se, err := decodeEvent(m, ns, v)
-				if err != nil {
-					return err
-				}
-				se.ProfileID = ex.ID
-				out.Events = append(out.Events, se)
-				if len(out.Events)%4096 == 0 {
-					return ctx.Err()
-				}
-				return nil
+				return ctx.Err()
 			}); err != nil {
 				return err
 			}

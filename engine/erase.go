@@ -41,7 +41,8 @@ type erasure struct {
 	members  []uint64
 	prof     *profileRec
 	del      [][]byte               // keys to delete (besides events and message keys)
-	events   [][]byte               // event keys
+	events   [][]byte               // event keys (a key may hold several events)
+	nEvents  int64                  // events under those keys
 	digests  map[msgDigest]struct{} // of those events' messageIds
 	set      []kv                   // keys to rewrite (consent stubs, scrubbed records)
 	ids      []identity.ID          // the subject's identifiers (normalised)
@@ -143,7 +144,7 @@ func (e *Engine) Erase(ctx context.Context, ref string, opts EraseOptions) (Eras
 		next.Idents[k] = v
 	}
 	next.Profiles--
-	next.Events -= int64(len(er.events))
+	next.Events -= er.nEvents
 	for typ, n := range er.identsBy {
 		next.Idents[typ] -= n
 	}
@@ -190,7 +191,7 @@ func (e *Engine) Erase(ctx context.Context, ref string, opts EraseOptions) (Eras
 	if _, err := e.scrubRejects(er.needles, false); err != nil {
 		return plan, fmt.Errorf("erase: %w", err)
 	}
-	detail := fmt.Sprintf("erased %d events, %d identifiers, %d consent records (stubs kept), %d suppressions", len(er.events), len(er.ids), er.counts["consent_records"], len(er.ids))
+	detail := fmt.Sprintf("erased %d events, %d identifiers, %d consent records (stubs kept), %d suppressions", er.nEvents, len(er.ids), er.counts["consent_records"], len(er.ids))
 	if opts.Request != "" {
 		detail += "; request " + opts.Request
 	}
@@ -279,10 +280,14 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 		}
 		if err := t.Iterate(store.EventPrefix(m), store.IterOptions{}, func(k, v []byte) error {
 			er.events = append(er.events, slices.Clone(k))
-			_, ns, _, _ := store.ParseEventKey(k)
-			if se, err := decodeEvent(m, ns, v); err == nil {
-				er.digests[digestMessage(se.MessageID)] = struct{}{}
-			}
+			// A value that does not decode is deleted all the same.
+			forEachEvent(k, v, func(ns int64, _ uint64, body []byte) error {
+				er.nEvents++
+				if se, err := decodeEvent(m, ns, body); err == nil {
+					er.digests[digestMessage(se.MessageID)] = struct{}{}
+				}
+				return nil
+			})
 			return nil
 		}); err != nil {
 			return nil, err
@@ -309,7 +314,7 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 			return nil, err
 		}
 	}
-	er.counts["events"] = int64(len(er.events))
+	er.counts["events"] = er.nEvents
 	for seq := range refused {
 		rec, err := e.refusedRecord(t, seq)
 		if err != nil {

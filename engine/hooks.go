@@ -4,14 +4,13 @@ import (
 	"context"
 
 	"github.com/loupe-cdp/loupe/engine/identity"
-	"github.com/loupe-cdp/loupe/engine/segment"
 	"github.com/loupe-cdp/loupe/store"
 )
 
 // onEvent runs the per-event work of other parts of the engine (consent
 // recording) inside the event's unit.
-func (e *Engine) onEvent(u *unit, pid uint64, ev *segment.Event) error {
-	return e.consentOnEvent(u, pid, ev)
+func (e *Engine) onEvent(u *unit, pid uint64, d *decoded) error {
+	return e.consentOnEvent(u, pid, &d.ev, &d.consent)
 }
 
 // isSuppressed reports whether any identifier is under an erasure

@@ -127,25 +127,38 @@ func (c *countingReader) count() int64 {
 	return c.n
 }
 
-// decoded is one input record after parsing.
+// decoded is one input record after parsing, with the per-event work
+// that needs nothing from the store done too: it runs on every core, where
+// the writer that takes it next runs on one.
 type decoded struct {
-	line   int
-	data   []byte
-	ev     segment.Event
-	digest msgDigest // of ev.MessageID, computed with the parse
-	err    error
+	line    int
+	data    []byte
+	ev      segment.Event
+	err     error
+	digest  msgDigest     // of ev.MessageID
+	ids     []identity.ID // usable identifiers, normalised
+	blocked []identity.ID // identifiers on the blocklist
+	body    []byte        // the event's stored body (codec.go)
+	consent consentPrep
 }
 
-// parse decodes d.data, on any goroutine.
-func (d *decoded) parse(now time.Time) {
+// prepare parses d.data and does the writer's order-free work. It is safe
+// for concurrent use.
+func (e *Engine) prepare(d *decoded, now time.Time) {
 	if len(d.data) > maxEventBytes {
 		d.err = fmt.Errorf("message is %d bytes, over the %d-byte limit", len(d.data), maxEventBytes)
 		return
 	}
-	d.ev, d.err = segment.Parse(d.data, now)
-	if d.err == nil {
-		d.digest = digestMessage(d.ev.MessageID)
+	if d.ev, d.err = segment.Parse(d.data, now); d.err != nil {
+		return
 	}
+	d.digest = digestMessage(d.ev.MessageID)
+	d.ids, d.blocked = e.identifiers(&d.ev)
+	if len(d.ids) == 0 {
+		return // rejected by the writer
+	}
+	d.body = appendEventBody(make([]byte, 0, len(d.ev.Raw)+64), &d.ev)
+	d.consent = e.prepareConsent(&d.ev)
 }
 
 type decodeJob struct {
@@ -165,6 +178,10 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 
 	// Stage 1: read records into batches; stage 2: parse on every core;
 	// stage 3 (this goroutine): resolve identities and write, in input order.
+	// The workers read the consent configuration (prepareConsent); load it
+	// here, before they start, rather than racing the writer to it. An
+	// error comes back from the first event that needs it.
+	e.compl()
 	workers := max(1, runtime.GOMAXPROCS(0))
 	jobs := make(chan *decodeJob, workers*2)
 	ordered := make(chan *decodeJob, workers*4)
@@ -221,7 +238,7 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 					if rec.Err != nil {
 						d.err = rec.Err
 					} else {
-						d.parse(now)
+						e.prepare(d, now)
 					}
 				}
 				close(j.done)
@@ -309,7 +326,7 @@ func (e *Engine) IngestBatch(ctx context.Context, msgs []Message, cp *Checkpoint
 	ds := make([]decoded, len(msgs))
 	for i, m := range msgs {
 		ds[i] = decoded{line: m.Line, data: m.Data}
-		ds[i].parse(now)
+		e.prepare(&ds[i], now)
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
@@ -391,5 +408,3 @@ func (e *Engine) appendRejects(lines []rejectLine) error {
 }
 
 func putUint64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
-
-var _ = identity.UserID

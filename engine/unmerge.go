@@ -157,47 +157,69 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 		}
 		// Move every event of every member pid to its group.
 		pids := append([]uint64{pid}, old.Merged...)
-		type moved struct {
-			from, to []byte
-			val      []byte
-			msg      string
+		// A stored value may hold several events (codec.go); one whose
+		// events do not all stay is rewritten as one value per group.
+		type rewrite struct {
+			del  []byte
+			sets []kv
 		}
-		var moves []moved
+		var rewrites []rewrite
+		movedFrom := map[uint64]map[string]uint64{} // from pid -> messageId -> to pid
+		moved := 0
 		var folds []struct {
 			p  *profileRec
 			ev segment.Event
 		}
 		for _, m := range pids {
 			err := t.Iterate(store.EventPrefix(m), store.IterOptions{}, func(k, v []byte) error {
-				_, ns, seq, err := store.ParseEventKey(k)
-				if err != nil {
-					return err
-				}
-				se, err := decodeEvent(m, ns, v)
-				if err != nil {
-					return err
-				}
-				ev, err := segment.Parse(se.Raw, unixTime(ns))
-				if err != nil {
-					return fmt.Errorf("re-read event %s: %w", se.MessageID, err)
-				}
-				ev.MessageID = se.MessageID
-				ids, _ := e.identifiers(&ev)
-				rules.SortByPriority(ids)
-				to := pid
-				for _, id := range ids {
-					if o, ok := owner[string(store.IdentKey(id.Type, id.Value))]; ok {
-						to = o
-						break
+				byTo := map[uint64]*eventBatch{}
+				err := forEachEvent(k, v, func(ns int64, seq uint64, body []byte) error {
+					se, err := decodeEvent(m, ns, body)
+					if err != nil {
+						return err
 					}
+					ev, err := segment.Parse(se.Raw, unixTime(ns))
+					if err != nil {
+						return fmt.Errorf("re-read event %s: %w", se.MessageID, err)
+					}
+					ev.MessageID = se.MessageID
+					ids, _ := e.identifiers(&ev)
+					rules.SortByPriority(ids)
+					to := pid
+					for _, id := range ids {
+						if o, ok := owner[string(store.IdentKey(id.Type, id.Value))]; ok {
+							to = o
+							break
+						}
+					}
+					folds = append(folds, struct {
+						p  *profileRec
+						ev segment.Event
+					}{recs[to], ev})
+					if byTo[to] == nil {
+						byTo[to] = &eventBatch{}
+					}
+					byTo[to].add(ns, seq, body)
+					if to != m {
+						moved++
+						if movedFrom[m] == nil {
+							movedFrom[m] = map[string]uint64{}
+						}
+						movedFrom[m][se.MessageID] = to
+					}
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("event %x: %w", k, err)
 				}
-				folds = append(folds, struct {
-					p  *profileRec
-					ev segment.Event
-				}{recs[to], ev})
-				if to != m {
-					moves = append(moves, moved{slices.Clone(k), store.EventKey(to, ns, seq), slices.Clone(v), se.MessageID})
+				if _, stays := byTo[m]; stays && len(byTo) == 1 {
+					return nil
 				}
+				rw := rewrite{del: slices.Clone(k)}
+				for to, b := range byTo {
+					rw.sets = append(rw.sets, kv{b.key(to), b.value()})
+				}
+				rewrites = append(rewrites, rw)
 				return nil
 			})
 			if err != nil {
@@ -230,19 +252,15 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				}
 			}
 		}
-		movedFrom := map[uint64]map[string]uint64{} // from pid -> messageId -> to pid
-		for _, mv := range moves {
-			if err := t.Delete(mv.from); err != nil {
+		for _, rw := range rewrites {
+			if err := t.Delete(rw.del); err != nil {
 				return err
 			}
-			if err := t.Set(mv.to, mv.val); err != nil {
-				return err
+			for _, kv := range rw.sets {
+				if err := t.Set(kv.k, kv.v); err != nil {
+					return err
+				}
 			}
-			from := store.Uint64(mv.from, 1)
-			if movedFrom[from] == nil {
-				movedFrom[from] = map[string]uint64{}
-			}
-			movedFrom[from][mv.msg] = store.Uint64(mv.to, 1)
 		}
 		for from, to := range movedFrom {
 			if err := e.moveEventsHook(t, from, to); err != nil {
@@ -278,7 +296,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 			after = append(after, p.PID)
 			res.Profiles = append(res.Profiles, pidString(p.PID))
 		}
-		res.Moved, res.CutLinks = len(moves), len(cut)
+		res.Moved, res.CutLinks = moved, len(cut)
 		seq, err := e.nextCounter(t, "unmerge")
 		if err != nil {
 			return err

@@ -38,6 +38,7 @@ type writer struct {
 	// taken, for the rare lookups the hash map cannot answer (collisions).
 	pendingIdents map[string]uint64
 	keyBuf        []byte
+	body          []byte           // scratch for an event's stored body
 	persisted     map[uint64]int64 // last-seen value of each cached profile as stored
 	freshFrom     uint64           // nextPID when the writer started
 	units         int
@@ -52,9 +53,10 @@ type writer struct {
 type unit struct {
 	sets       []kv
 	dels       [][]byte
-	msgs       []byte // digests of the messageIds the unit ingests, 16 bytes each
-	chain      []byte // block of global consent chain entries (consent_ledger.go)
-	chainFirst uint64 // sequence number of the block's first entry
+	batches    map[uint64]*eventBatch // each profile's events in this unit (codec.go)
+	msgs       []byte                 // digests of the messageIds the unit ingests, 16 bytes each
+	chain      []byte                 // block of global consent chain entries (consent_ledger.go)
+	chainFirst uint64                 // sequence number of the block's first entry
 	dirty      map[uint64]*profileRec
 	events     int
 	bytes      int
@@ -74,7 +76,8 @@ type unit struct {
 type kv struct{ k, v []byte }
 
 func newUnit(maxEvents int) *unit {
-	return &unit{dirty: make(map[uint64]*profileRec), delta: counters{Idents: map[string]int64{}}, maxEvents: maxEvents}
+	return &unit{dirty: make(map[uint64]*profileRec), batches: make(map[uint64]*eventBatch),
+		delta: counters{Idents: map[string]int64{}}, maxEvents: maxEvents}
 }
 
 func (u *unit) full() bool {
@@ -84,7 +87,7 @@ func (u *unit) full() bool {
 // empty reports whether committing the unit would change nothing.
 func (u *unit) empty() bool {
 	d := u.delta
-	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
+	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.batches) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
 		d.Profiles == 0 && d.Events == 0 && d.Merges == 0 && d.Refused == 0 && d.Blocked == 0 &&
 		d.Rejected == 0 && d.Suppressed == 0
 }
@@ -284,19 +287,18 @@ func (w *writer) add(d *decoded, source string) error {
 		w.stats.Duplicates++
 		return nil
 	}
-	ids, blocked := w.e.identifiers(ev)
-	w.unit.delta.Blocked += int64(len(blocked))
-	if len(ids) == 0 {
-		w.reject(source, d.line, d.data, "no usable identifier: every identifier is on the blocklist ("+joinIDs(blocked)+")")
+	w.unit.delta.Blocked += int64(len(d.blocked))
+	if len(d.ids) == 0 {
+		w.reject(source, d.line, d.data, "no usable identifier: every identifier is on the blocklist ("+joinIDs(d.blocked)+")")
 		return nil
 	}
-	if w.e.isSuppressed(ids) {
+	if w.e.isSuppressed(d.ids) {
 		w.stats.Suppressed++
 		w.unit.delta.Suppressed++
 		w.suppressedMsgs[d.digest] = struct{}{}
 		return nil
 	}
-	return w.apply(ev, d.digest, ids, blocked)
+	return w.apply(d)
 }
 
 // duplicate reports whether a messageId was ingested before, by any run,
@@ -336,8 +338,8 @@ func (w *writer) reject(source string, line int, data []byte, reason string) {
 
 // apply resolves the event's profile, merging where the rules allow, and
 // writes the event.
-func (w *writer) apply(ev *segment.Event, digest msgDigest, ids, blocked []identity.ID) error {
-	e := w.e
+func (w *writer) apply(d *decoded) error {
+	e, ev, ids, blocked := w.e, &d.ev, d.ids, d.blocked
 	rules := &e.cfg.Identity
 	dec := rules.Decide(ids, w)
 	t := ev.Timestamp.UnixNano()
@@ -398,11 +400,16 @@ func (w *writer) apply(ev *segment.Event, digest msgDigest, ids, blocked []ident
 	target.fold(ev, dec.Kept, blocked, &e.cfg.Profiles)
 	w.unit.dirty[target.PID] = target
 
-	val := encodeEvent(make([]byte, 0, len(ev.Raw)+64), ev)
-	w.unit.set(store.EventKey(target.PID, t, seq), val)
-	w.msgs[digest] = struct{}{}
-	w.unit.msgs = append(w.unit.msgs, digest[:]...)
-	if err := e.onEvent(w.unit, target.PID, ev); err != nil {
+	batch := w.unit.batches[target.PID]
+	if batch == nil {
+		batch = &eventBatch{}
+		w.unit.batches[target.PID] = batch
+	}
+	batch.add(t, seq, d.body)
+	w.unit.bytes += len(d.body) + 32
+	w.msgs[d.digest] = struct{}{}
+	w.unit.msgs = append(w.unit.msgs, d.digest[:]...)
+	if err := e.onEvent(w.unit, target.PID, d); err != nil {
 		return err
 	}
 	w.unit.events++
@@ -532,6 +539,9 @@ func (w *writer) flush(final bool) error {
 	}
 	if u.empty() {
 		return nil
+	}
+	for pid, b := range u.batches {
+		u.set(b.key(pid), b.value())
 	}
 	for pid, p := range u.dirty {
 		b, err := encodeProfile(p)

@@ -11,7 +11,7 @@
 //
 //	prefix  key                                   value
 //	0x00    0x00 name                             meta: "schema" (uint32), "seq/<name>" counters, "secret" (HMAC salt)
-//	'e'     'e' pid(8) time(8) seq(8)             event: engine-encoded Segment message
+//	'e'     'e' pid(8) time(8) seq(8)             events: engine-encoded Segment messages of pid, the newest at time, seq
 //	'M'     'M' seq(8)                            message digests of one ingest unit (dedupe): version(1), then 16 bytes per messageId
 //	'p'     'p' pid(8)                            profile record
 //	'a'     'a' mergedPid(8)                      surviving pid(8): a merged-away profile id
@@ -41,7 +41,9 @@
 // ingest. Version 2 keeps the messageIds' digests in one 'M' block per
 // ingest unit (the engine holds them all in memory for dedupe) and the
 // chain in blocks of consecutive entries. Opening a version 1 dir migrates
-// it.
+// it. Version 2 also writes a profile's events of one ingest unit as one
+// 'e' value; the single-event values of version 1 are still read as they
+// are.
 package store
 
 import (

@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loupe-cdp/loupe/store"
+)
+
+func track(id, who string, at time.Time) string {
+	k, v, _ := strings.Cut(who, ":")
+	return msg(id, "track", at, map[string]any{map[string]string{"user_id": "userId", "anonymous_id": "anonymousId"}[k]: v, "event": "E"})
+}
+
+// allEvents pages through ref's events limit at a time.
+func allEvents(t *testing.T, e *Engine, ref string, limit int) []string {
+	t.Helper()
+	var ids []string
+	cursor := ""
+	for range 1000 {
+		page, err := e.Events(context.Background(), ref, cursor, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) > limit {
+			t.Fatalf("page of %d events, limit %d", len(page.Events), limit)
+		}
+		for _, ev := range page.Events {
+			ids = append(ids, ev.MessageID)
+		}
+		if cursor = page.Next; cursor == "" {
+			return ids
+		}
+	}
+	t.Fatal("paging does not end")
+	return nil
+}
+
+// eventKeys counts the stored event values under every pid.
+func eventKeys(t *testing.T, e *Engine) int {
+	t.Helper()
+	n := 0
+	e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate([]byte{store.PrefixEvent}, store.IterOptions{KeysOnly: true}, func(_, _ []byte) error {
+			n++
+			return nil
+		})
+	})
+	return n
+}
+
+func TestEventsPageAcrossOverlappingBatches(t *testing.T) {
+	// Two ingests of one person, times interleaved, plus an anonymous
+	// visitor merged in later: the values' time ranges overlap and the
+	// events live under two pids. Every page must be exactly the next
+	// events newest first.
+	e := openTest(t)
+	e.unitEvents = 4
+	h := func(n float64) time.Time { return ct0.Add(time.Duration(n * float64(time.Hour))) }
+	var in1, in2 strings.Builder
+	for _, n := range []float64{10, 2, 7, 5, 1, 9, 3} {
+		in1.WriteString(track(fmt.Sprintf("a%v", n), "user_id:u1", h(n)))
+	}
+	for _, n := range []float64{8, 4, 6, 0, 11} {
+		in2.WriteString(track(fmt.Sprintf("b%v", n), "user_id:u1", h(n)))
+	}
+	for _, n := range []float64{12, 2.5, 6.5} {
+		in2.WriteString(track(fmt.Sprintf("c%v", n), "anonymous_id:v1", h(n)))
+	}
+	in2.WriteString(msg("link", "identify", h(13), map[string]any{"userId": "u1", "anonymousId": "v1"}))
+	ingestString(t, e, in1.String())
+	ingestString(t, e, in2.String())
+
+	want := []string{"link", "c12", "b11", "a10", "a9", "b8", "a7", "c6.5", "b6", "a5", "b4", "a3", "c2.5", "a2", "a1", "b0"}
+	if keys := eventKeys(t, e); keys >= len(want) {
+		t.Fatalf("%d stored values for %d events: not batched", keys, len(want))
+	}
+	for _, limit := range []int{1, 3, 4, 50} {
+		if got := allEvents(t, e, "user_id:u1", limit); !slices.Equal(got, want) {
+			t.Errorf("limit %d:\n got %v\nwant %v", limit, got, want)
+		}
+	}
+}
+
+func TestUnmergeSplitsABatch(t *testing.T) {
+	// One unit, one profile, one stored value holding the events of two
+	// identifiers; detaching one splits the value between the profiles.
+	e := openTest(t)
+	ingestString(t, e,
+		track("e1", "anonymous_id:a1", ct0)+
+			track("e2", "anonymous_id:a1", ct0.Add(time.Minute))+
+			msg("e3", "identify", ct0.Add(2*time.Minute), map[string]any{"userId": "u1", "anonymousId": "a1"})+
+			track("e4", "user_id:u1", ct0.Add(3*time.Minute)))
+	if n := eventKeys(t, e); n != 1 {
+		t.Fatalf("setup: %d stored values, want the 4 events in one", n)
+	}
+	if _, err := e.Unmerge(context.Background(), "anonymous_id:a1"); err != nil {
+		t.Fatal(err)
+	}
+	u1, a1 := allEvents(t, e, "user_id:u1", 10), allEvents(t, e, "anonymous_id:a1", 10)
+	if !slices.Equal(u1, []string{"e4", "e3"}) || !slices.Equal(a1, []string{"e2", "e1"}) {
+		t.Fatalf("after unmerge: u1 %v, a1 %v", u1, a1)
+	}
+	if n := eventKeys(t, e); n != 2 {
+		t.Errorf("%d stored values after the split, want 2", n)
+	}
+}
+
+func TestSchema1EventValuesStillRead(t *testing.T) {
+	// Schema 1 stored one event per value (version 1); a migrated dir
+	// keeps them, and every reader takes both forms.
+	e := openTest(t)
+	ingestString(t, e, track("x1", "user_id:u1", ct0)+track("x2", "user_id:u1", ct0.Add(time.Hour))+
+		track("x3", "user_id:u1", ct0.Add(2*time.Hour)))
+	want := allEvents(t, e, "user_id:u1", 2)
+	err := e.db.Update(func(tx *store.Txn) error {
+		var keys, vals [][]byte
+		tx.Iterate([]byte{store.PrefixEvent}, store.IterOptions{}, func(k, v []byte) error {
+			keys, vals = append(keys, slices.Clone(k)), append(vals, slices.Clone(v))
+			return nil
+		})
+		for i, k := range keys {
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+			pid := store.Uint64(k, 1)
+			err := forEachEvent(k, vals[i], func(ns int64, seq uint64, body []byte) error {
+				return tx.Set(store.EventKey(pid, ns, seq), append([]byte{eventCodecV1}, body...))
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := eventKeys(t, e); n != 3 {
+		t.Fatalf("setup: %d values, want 3 single events", n)
+	}
+	if got := allEvents(t, e, "user_id:u1", 2); !slices.Equal(got, want) {
+		t.Errorf("version 1 values: %v, want %v", got, want)
+	}
+	x, err := e.ExportSubject(context.Background(), "user_id:u1")
+	if err != nil || len(x.Events) != 3 || x.Events[0].MessageID != "x1" {
+		t.Errorf("export of version 1 values: %v %+v", err, x)
+	}
+}
