@@ -30,16 +30,17 @@ const (
 
 var errBadEvent = errors.New("malformed stored event")
 
-// appendEventBody appends the body of ev's stored form.
-func appendEventBody(buf []byte, ev *segment.Event) []byte {
+// eventHeader is the start of ev's stored body, before the raw JSON:
+// type, name and messageId.
+func eventHeader(ev *segment.Event) []byte {
 	name := ev.Event
 	if ev.Type != "track" {
 		name = ev.Name
 	}
-	buf = appendString(buf, ev.Type)
-	buf = appendString(buf, name)
-	buf = appendString(buf, ev.MessageID)
-	return append(buf, ev.Raw...)
+	b := make([]byte, 0, 3+len(ev.Type)+len(name)+len(ev.MessageID))
+	b = appendString(b, ev.Type)
+	b = appendString(b, name)
+	return appendString(b, ev.MessageID)
 }
 
 // eventBatch gathers one profile's events in an ingest unit.
@@ -54,16 +55,18 @@ type eventBatch struct {
 type batchItem struct {
 	t    int64
 	seq  uint64
-	body []byte // appendEventBody's output; kept, not copied
+	head []byte // the body is head followed by raw
+	raw  []byte
 }
 
-// add appends an event's body (at time t, sequence number seq). The batch
-// keeps body until value is called.
-func (b *eventBatch) add(t int64, seq uint64, body []byte) {
+// add appends an event (at time t, sequence number seq) whose stored body
+// is head followed by raw. The batch keeps both slices until value is
+// called, so an event's raw JSON is copied once, into the value.
+func (b *eventBatch) add(t int64, seq uint64, head, raw []byte) {
 	if len(b.items) == 0 || t > b.top.t || t == b.top.t && seq > b.top.seq {
 		b.top.t, b.top.seq = t, seq
 	}
-	b.items = append(b.items, batchItem{t, seq, body})
+	b.items = append(b.items, batchItem{t, seq, head, raw})
 }
 
 // key and value are the batch's stored form under profile pid.
@@ -72,7 +75,7 @@ func (b *eventBatch) key(pid uint64) []byte { return store.EventKey(pid, b.top.t
 func (b *eventBatch) value() []byte {
 	n := 1 + binary.MaxVarintLen64
 	for _, it := range b.items {
-		n += 3*binary.MaxVarintLen64 + len(it.body)
+		n += 3*binary.MaxVarintLen64 + len(it.head) + len(it.raw)
 	}
 	v := make([]byte, 0, n)
 	v = append(v, eventCodecBatch)
@@ -80,8 +83,9 @@ func (b *eventBatch) value() []byte {
 	for _, it := range b.items {
 		v = binary.AppendVarint(v, it.t)
 		v = binary.AppendUvarint(v, it.seq)
-		v = binary.AppendUvarint(v, uint64(len(it.body)))
-		v = append(v, it.body...)
+		v = binary.AppendUvarint(v, uint64(len(it.head)+len(it.raw)))
+		v = append(v, it.head...)
+		v = append(v, it.raw...)
 	}
 	return v
 }

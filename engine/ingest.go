@@ -138,7 +138,7 @@ type decoded struct {
 	digest  msgDigest     // of ev.MessageID
 	ids     []identity.ID // usable identifiers, normalised
 	blocked []identity.ID // identifiers on the blocklist
-	body    []byte        // the event's stored body (codec.go)
+	header  []byte        // the start of the event's stored body (codec.go)
 	consent consentPrep
 }
 
@@ -157,7 +157,7 @@ func (e *Engine) prepare(d *decoded, now time.Time) {
 	if len(d.ids) == 0 {
 		return // rejected by the writer
 	}
-	d.body = appendEventBody(make([]byte, 0, len(d.ev.Raw)+64), &d.ev)
+	d.header = eventHeader(&d.ev)
 	d.consent = e.prepareConsent(&d.ev)
 }
 

@@ -199,7 +199,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 					if byTo[to] == nil {
 						byTo[to] = &eventBatch{}
 					}
-					byTo[to].add(ns, seq, body)
+					byTo[to].add(ns, seq, body, nil) // body is the value's copy (Iterate)
 					if to != m {
 						moved++
 						if movedFrom[m] == nil {

@@ -405,8 +405,8 @@ func (w *writer) apply(d *decoded) error {
 		batch = &eventBatch{}
 		w.unit.batches[target.PID] = batch
 	}
-	batch.add(t, seq, d.body)
-	w.unit.bytes += len(d.body) + 32
+	batch.add(t, seq, d.header, ev.Raw)
+	w.unit.bytes += len(d.header) + len(ev.Raw) + 32
 	w.msgs[d.digest] = struct{}{}
 	w.unit.msgs = append(w.unit.msgs, d.digest[:]...)
 	if err := e.onEvent(w.unit, target.PID, d); err != nil {
