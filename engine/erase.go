@@ -40,7 +40,7 @@ type erasure struct {
 	pid      uint64
 	members  []uint64
 	prof     *profileRec
-	del      [][]byte               // keys to delete (besides events and message keys)
+	del      [][]byte               // keys to delete (besides the events)
 	events   [][]byte               // event keys (a key may hold several events)
 	nEvents  int64                  // events under those keys
 	digests  map[msgDigest]struct{} // of those events' messageIds

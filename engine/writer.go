@@ -38,7 +38,6 @@ type writer struct {
 	// taken, for the rare lookups the hash map cannot answer (collisions).
 	pendingIdents map[string]uint64
 	keyBuf        []byte
-	body          []byte           // scratch for an event's stored body
 	persisted     map[uint64]int64 // last-seen value of each cached profile as stored
 	freshFrom     uint64           // nextPID when the writer started
 	units         int

@@ -49,7 +49,7 @@ func (c *chain) verify() []Break {
 	}
 	// Blocks of two entries, as if each ingest unit recorded two.
 	for i := 0; i < len(c.entries); i += 2 {
-		block := append([]byte{ChainBlockVersion}, c.entries[i]...)
+		block := append([]byte{chainBlockVersion}, c.entries[i]...)
 		if i+1 < len(c.entries) {
 			block = append(block, c.entries[i+1]...)
 		}

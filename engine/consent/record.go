@@ -223,10 +223,10 @@ func (c ChainEntry) append(b []byte) []byte {
 
 // The global chain is stored in blocks of consecutive entries, one block
 // per ingest transaction (a key per entry was one key in ten of a bulk
-// ingest): ChainBlockVersion, then 64 bytes per entry, the first being the
+// ingest): chainBlockVersion, then 64 bytes per entry, the first being the
 // entry of the sequence number the block is stored under.
 const (
-	ChainBlockVersion = 1
+	chainBlockVersion = 1
 	chainEntrySize    = 64
 )
 
@@ -234,7 +234,7 @@ const (
 // is empty.
 func AppendChainEntry(b []byte, e ChainEntry) []byte {
 	if len(b) == 0 {
-		b = append(b, ChainBlockVersion)
+		b = append(b, chainBlockVersion)
 	}
 	return e.append(b)
 }

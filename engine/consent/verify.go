@@ -62,9 +62,9 @@ func (v *Verifier) AddRecord(keyPID, keySeq uint64, b []byte) {
 // AddChainBlock takes the global chain block stored under seq first, in
 // order of first.
 func (v *Verifier) AddChainBlock(first uint64, b []byte) {
-	if len(b) < 1+chainEntrySize || b[0] != ChainBlockVersion || (len(b)-1)%chainEntrySize != 0 {
+	if len(b) < 1+chainEntrySize || b[0] != chainBlockVersion || (len(b)-1)%chainEntrySize != 0 {
 		v.breaks = append(v.breaks, Break{Chain: "global", Record: RecordID(first),
-			What: fmt.Sprintf("%v: chain block is %d bytes, want version %d and 64 bytes per entry", ErrCorrupt, len(b), ChainBlockVersion)})
+			What: fmt.Sprintf("%v: chain block is %d bytes, want version %d and 64 bytes per entry", ErrCorrupt, len(b), chainBlockVersion)})
 		v.entries = append(v.entries, entryInfo{seq: first, bad: true})
 		return
 	}
