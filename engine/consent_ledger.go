@@ -264,10 +264,7 @@ func (e *Engine) prepareConsent(ev *segment.Event) consentPrep {
 // holds writeMu. prep is the event's consentPrep, computed here when the
 // caller has not.
 func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event, prep *consentPrep) error {
-	if !prep.done {
-		if !hasConsentSignal(ev) {
-			return nil
-		}
+	if !prep.done { // the event has a consent signal and the configuration did not load
 		if _, err := e.compl(); err != nil {
 			return err
 		}
