@@ -151,3 +151,29 @@ func TestSchema1EventValuesStillRead(t *testing.T) {
 		t.Errorf("export of version 1 values: %v %+v", err, x)
 	}
 }
+
+func TestDamagedEventValuesNeverPanic(t *testing.T) {
+	// A stored value cut short or with a byte flipped is an error for the
+	// reader, never a panic or a read past the value.
+	var b eventBatch
+	b.add(ct0.UnixNano(), 7, []byte("\x05track\x01E\x02m1"), []byte(`{"type":"track"}`))
+	b.add(ct0.UnixNano()+1, 9, []byte("\x04page\x00\x02m2"), []byte(`{"type":"page"}`))
+	k, v := b.key(1), b.value()
+	n := 0
+	if err := forEachEvent(k, v, func(int64, uint64, []byte) error { n++; return nil }); err != nil || n != 2 {
+		t.Fatalf("intact value: %d events, %v", n, err)
+	}
+	for cut := range len(v) {
+		if err := forEachEvent(k, v[:cut], func(int64, uint64, []byte) error { return nil }); err == nil {
+			t.Errorf("value cut to %d of %d bytes read without error", cut, len(v))
+		}
+	}
+	for i := range v {
+		bad := slices.Clone(v)
+		bad[i] ^= 0xff
+		forEachEvent(k, bad, func(ns int64, seq uint64, body []byte) error {
+			decodeEvent(1, ns, body)
+			return nil
+		})
+	}
+}

@@ -128,6 +128,15 @@ func TestCorruptJSONAndChainEntry(t *testing.T) {
 	if br := c.verify(); len(br) == 0 {
 		t.Error("removed record not noticed")
 	}
+
+	// A chain block cut short or of another version is named, not read.
+	for _, block := range [][]byte{nil, {chainBlockVersion}, append([]byte{chainBlockVersion}, make([]byte, 63)...), append([]byte{9}, make([]byte, 64)...)} {
+		v := NewVerifier()
+		v.AddChainBlock(1, block)
+		if br := v.Finish(nil, nil); len(br) == 0 || br[0].Record != "c1" || !strings.Contains(br[0].What, "chain block") {
+			t.Errorf("malformed block of %d bytes: %+v", len(block), br)
+		}
+	}
 }
 
 func TestErasedStubKeepsChains(t *testing.T) {
