@@ -82,27 +82,14 @@ func (e *Engine) ExportSubject(ctx context.Context, ref string) (*DSRExport, err
 			}
 		}
 		slices.SortStableFunc(out.Events, func(a, b StoredEvent) int { return a.Time.Compare(b.Time) })
-		seen := map[string]bool{}
-		for _, id := range p.IDs {
-			ik := store.IdentKey(id.T, id.V)
-			if err := t.Iterate(store.LinkPrefix(ik), store.IterOptions{}, func(k, v []byte) error {
-				a, b, err := store.ParseLinkKey(k)
-				if err != nil {
-					return nil
-				}
-				from, to := identString(string(a)), identString(string(b))
-				if seen[to+"\x00"+from] {
-					return nil
-				}
-				seen[from+"\x00"+to] = true
-				var lr linkRec
-				json.Unmarshal(v, &lr)
-				out.Merges.Links = append(out.Merges.Links, Link{From: from, To: to, MessageID: lr.M, Time: unixTime(lr.T)})
-				return nil
-			}); err != nil {
-				return err
-			}
+		err = profileLinks(t, append([]uint64{pid}, p.Merged...), func(_, a, b []byte, r linkRec) error {
+			out.Merges.Links = append(out.Merges.Links, Link{From: identString(string(a)), To: identString(string(b)), MessageID: r.M, Time: unixTime(r.T)})
+			return nil
+		})
+		if err != nil {
+			return err
 		}
+		slices.SortStableFunc(out.Merges.Links, func(a, b Link) int { return a.Time.Compare(b.Time) })
 		tr, err := e.trail(t, pid)
 		if err != nil {
 			return err

@@ -366,6 +366,13 @@ func TestUnmerge(t *testing.T) {
 	if r, _ := e.Why(context.Background(), "user_id:u1", "anonymous_id:kiosk"); r.Connected {
 		t.Fatal("links through the detached identifier survived")
 	}
+	// The links that remain went with their groups, the new profile's too.
+	for _, c := range [][3]string{{"user_id:u1", "email:one@example.com", "1"}, {"email:two@example.com", "anonymous_id:other", "4"}} {
+		r, err := e.Why(context.Background(), c[0], c[1])
+		if err != nil || !r.Connected || len(r.Path) != 1 || r.Path[0].MessageID != c[2] {
+			t.Errorf("why %s %s after unmerge: %+v %v", c[0], c[1], r, err)
+		}
+	}
 	st, _ := e.Stats(context.Background())
 	if st.Profiles != int64(len(res.Profiles)) {
 		t.Fatalf("profile count %d, want %d", st.Profiles, len(res.Profiles))

@@ -248,13 +248,13 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 			er.del = append(er.del, append([]byte{store.PrefixIdentity}, ik...))
 			er.counts["identities"]++
 		}
-		if err := t.Iterate(store.LinkPrefix(ik), store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
-			a, b, err := store.ParseLinkKey(k)
-			if err != nil {
-				return nil
-			}
-			er.del = append(er.del, slices.Clone(k), store.LinkKey(b, a))
-			er.counts["links"]++
+	}
+	// Links live in blocks under the profile's pids (links.go); a block
+	// that does not decode is deleted all the same.
+	for _, m := range er.members {
+		if err := t.Iterate(store.PIDKey(store.PrefixLinks, m), store.IterOptions{}, func(k, v []byte) error {
+			er.del = append(er.del, slices.Clone(k))
+			forEachLink(v, func(_, _ []byte, _ linkRec) error { er.counts["links"]++; return nil })
 			return nil
 		}); err != nil {
 			return nil, err

@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/loupe-cdp/loupe/store"
 )
@@ -72,6 +75,27 @@ func TestSchema1Migrates(t *testing.T) {
 		if err := tx.Delete(store.MetaKey("seq/msgblock")); err != nil {
 			return err
 		}
+		// Links as one key each, under their first identifier.
+		var blocks, vals [][]byte
+		tx.Iterate([]byte{store.PrefixLinks}, store.IterOptions{}, func(k, v []byte) error {
+			blocks, vals = append(blocks, slices.Clone(k)), append(vals, slices.Clone(v))
+			return nil
+		})
+		for i, k := range blocks {
+			err := forEachLink(vals[i], func(a, b []byte, r linkRec) error {
+				v, _ := json.Marshal(r)
+				return tx.Set(store.LinkKeyV1(a, b), v)
+			})
+			if err != nil {
+				return err
+			}
+			if err := tx.Delete(k); err != nil {
+				return err
+			}
+		}
+		if len(blocks) == 0 {
+			return errors.New("setup: no link blocks to turn into schema 1 links")
+		}
 		return tx.Set(store.MetaKey("schema"), binary.BigEndian.AppendUint32(nil, 1))
 	})
 	if err != nil {
@@ -95,6 +119,19 @@ func TestSchema1Migrates(t *testing.T) {
 	}
 	if ok, _ := hasKey(e, append(store.MetaKey("consent/msg/"), "c-u000"...)); ok {
 		t.Error("schema 1 consent message index left")
+	}
+	e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate([]byte{store.PrefixLinkV1}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
+			t.Errorf("schema 1 link key %q left", k)
+			return nil
+		})
+	})
+	for i := range 5 {
+		uid := fmt.Sprintf("u%03d", i)
+		why, err := e.Why(context.Background(), "email:"+uid+"@example.com", "anonymous_id:a-"+uid)
+		if err != nil || !why.Connected || len(why.Path) == 0 || why.Path[0].MessageID != "id-"+uid {
+			t.Errorf("why after migration, %s: %+v %v", uid, why, err)
+		}
 	}
 	if st := ingestString(t, e, in); st.Duplicates != 20 || st.Ingested != 0 {
 		t.Fatalf("re-ingest after migration: %+v", st)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	json "github.com/goccy/go-json"
+
 	"github.com/loupe-cdp/loupe/engine/consent"
 	"github.com/loupe-cdp/loupe/store"
 )
@@ -25,6 +27,9 @@ func (e *Engine) migrate() error {
 			return fmt.Errorf("open engine: %w", err)
 		}
 		if err := e.migrateConsentChain(); err != nil {
+			return fmt.Errorf("open engine: %w", err)
+		}
+		if err := e.migrateLinks(); err != nil {
 			return fmt.Errorf("open engine: %w", err)
 		}
 		// The index from a messageId to the consent records made from
@@ -141,6 +146,72 @@ func (e *Engine) migrateConsentChain() error {
 		})
 		if err != nil {
 			return fmt.Errorf("migrate consent chain: %w", err)
+		}
+		from = append(keys[len(keys)-1], 0)
+	}
+}
+
+// migrateLinks turns schema 1's one key per link, under its first
+// identifier, into blocks under the pid that owns the identifiers now
+// (links.go): 10,000 links a transaction, each transaction writing one
+// block per pid and deleting the keys it replaces. A link whose identifier
+// no profile owns any more cannot be placed and is dropped.
+func (e *Engine) migrateLinks() error {
+	const chunk = 10_000
+	var from []byte
+	for {
+		var keys [][]byte
+		blocks := map[uint64]*linkBlock{}
+		err := e.db.View(func(t *store.Txn) error {
+			return t.Iterate([]byte{store.PrefixLinkV1}, store.IterOptions{Seek: from}, func(k, v []byte) error {
+				keys = append(keys, slices.Clone(k))
+				a, b, err := store.ParseLinkKeyV1(k)
+				var r linkRec
+				if err == nil {
+					err = json.Unmarshal(v, &r)
+				}
+				if err == nil {
+					owner, gerr := t.Get(append([]byte{store.PrefixIdentity}, a...))
+					if gerr == nil && len(owner) == 8 {
+						pid := store.Uint64(owner, 0)
+						if blocks[pid] == nil {
+							blocks[pid] = &linkBlock{}
+						}
+						blocks[pid].add(a, b, r)
+					}
+				}
+				if len(keys) == chunk {
+					return store.ErrStop
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("migrate links: %w", err)
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		err = e.db.Update(func(t *store.Txn) error {
+			seq, err := getUint64(t, store.MetaKey("seq/linkblock"))
+			if err != nil {
+				return err
+			}
+			seq++
+			for pid, lb := range blocks {
+				if err := t.Set(store.LinkBlockKey(pid, seq), lb.value()); err != nil {
+					return err
+				}
+			}
+			for _, k := range keys {
+				if err := t.Delete(k); err != nil {
+					return err
+				}
+			}
+			return t.Set(store.MetaKey("seq/linkblock"), putUint64(seq))
+		})
+		if err != nil {
+			return fmt.Errorf("migrate links: %w", err)
 		}
 		from = append(keys[len(keys)-1], 0)
 	}

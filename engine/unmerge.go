@@ -81,17 +81,10 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 		if err != nil {
 			return err
 		}
-		var cut [][]byte
 		for k, edges := range adj {
 			for _, ed := range edges {
-				if !members[ed.to] {
-					continue
-				}
-				if k == xKey || ed.to == xKey {
-					if k == xKey || !slices.ContainsFunc(cut, func(c []byte) bool { return string(c) == string(ed.key) }) {
-						cut = append(cut, ed.key)
-					}
-					continue
+				if !members[ed.to] || k == xKey || ed.to == xKey {
+					continue // the links through x are cut
 				}
 				ra, rb := find(k), find(ed.to)
 				if ra != rb {
@@ -267,8 +260,48 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				return err
 			}
 		}
-		for _, lk := range cut {
-			if err := t.Delete(lk); err != nil {
+		// Links: those through x are cut; the rest move to the pid of their
+		// group (both ends are in one group), as one block per group.
+		cut := 0
+		linksTo := map[uint64]*linkBlock{}
+		var oldBlocks [][]byte
+		err = profileLinks(t, pids, func(k, a, b []byte, r linkRec) error {
+			if len(oldBlocks) == 0 || string(oldBlocks[len(oldBlocks)-1]) != string(k) {
+				oldBlocks = append(oldBlocks, slices.Clone(k))
+			}
+			if string(a) == xKey || string(b) == xKey {
+				cut++
+				return nil
+			}
+			to := pid // a link to a non-member (damaged data) stays with the id
+			if members[string(a)] {
+				to = newPID[find(string(a))]
+			}
+			if linksTo[to] == nil {
+				linksTo[to] = &linkBlock{}
+			}
+			linksTo[to].add(a, b, r)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range oldBlocks {
+			if err := t.Delete(k); err != nil {
+				return err
+			}
+		}
+		if len(linksTo) > 0 {
+			seq, err := e.nextCounter(t, "linkblock")
+			if err != nil {
+				return err
+			}
+			for to, lb := range linksTo {
+				if err := t.Set(store.LinkBlockKey(to, seq), lb.value()); err != nil {
+					return err
+				}
+			}
+			if err := t.Set(store.MetaKey("seq/linkblock"), putUint64(seq)); err != nil {
 				return err
 			}
 		}
@@ -296,7 +329,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 			after = append(after, p.PID)
 			res.Profiles = append(res.Profiles, pidString(p.PID))
 		}
-		res.Moved, res.CutLinks = moved, len(cut)
+		res.Moved, res.CutLinks = moved, cut
 		seq, err := e.nextCounter(t, "unmerge")
 		if err != nil {
 			return err

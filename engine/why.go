@@ -108,41 +108,24 @@ func (e *Engine) linkPath(ctx context.Context, t *store.Txn, a, b identity.ID) (
 type edge struct {
 	to  string
 	rec linkRec
-	key []byte // the stored link key
 }
 
 // profileEdges returns the undirected link graph among a profile's
-// identifiers, keyed by encoded identifier.
+// identifiers, keyed by encoded identifier: the links stored under its own
+// and its merged-away pids (links.go).
 func (e *Engine) profileEdges(ctx context.Context, t *store.Txn, pid uint64) (map[string][]edge, error) {
 	p, err := e.loadProfile(t, pid)
 	if err != nil {
 		return nil, err
 	}
 	adj := make(map[string][]edge, len(p.IDs))
-	for i, id := range p.IDs {
-		if i%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		from := store.IdentKey(id.T, id.V)
-		err := t.Iterate(store.LinkPrefix(from), store.IterOptions{}, func(k, v []byte) error {
-			_, to, err := store.ParseLinkKey(k)
-			if err != nil {
-				return nil
-			}
-			var lr linkRec
-			if err := json.Unmarshal(v, &lr); err != nil {
-				return fmt.Errorf("link record: %w", err)
-			}
-			key := slices.Clone(k)
-			adj[string(from)] = append(adj[string(from)], edge{to: string(to), rec: lr, key: key})
-			adj[string(to)] = append(adj[string(to)], edge{to: string(from), rec: lr, key: key})
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
+	err = profileLinks(t, append([]uint64{pid}, p.Merged...), func(_, a, b []byte, r linkRec) error {
+		adj[string(a)] = append(adj[string(a)], edge{to: string(b), rec: r})
+		adj[string(b)] = append(adj[string(b)], edge{to: string(a), rec: r})
+		return ctx.Err()
+	})
+	if err != nil {
+		return nil, err
 	}
 	return adj, nil
 }

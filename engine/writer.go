@@ -53,6 +53,7 @@ type unit struct {
 	sets       []kv
 	dels       [][]byte
 	batches    map[uint64]*eventBatch // each profile's events in this unit (codec.go)
+	links      map[uint64]*linkBlock  // each profile's new links in this unit (links.go)
 	msgs       []byte                 // digests of the messageIds the unit ingests, 16 bytes each
 	chain      []byte                 // block of global consent chain entries (consent_ledger.go)
 	chainFirst uint64                 // sequence number of the block's first entry
@@ -75,7 +76,7 @@ type unit struct {
 type kv struct{ k, v []byte }
 
 func newUnit(maxEvents int) *unit {
-	return &unit{dirty: make(map[uint64]*profileRec), batches: make(map[uint64]*eventBatch),
+	return &unit{dirty: make(map[uint64]*profileRec), batches: make(map[uint64]*eventBatch), links: make(map[uint64]*linkBlock),
 		delta: counters{Idents: map[string]int64{}}, maxEvents: maxEvents}
 }
 
@@ -86,7 +87,7 @@ func (u *unit) full() bool {
 // empty reports whether committing the unit would change nothing.
 func (u *unit) empty() bool {
 	d := u.delta
-	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.batches) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
+	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.batches) == 0 && len(u.links) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
 		d.Profiles == 0 && d.Events == 0 && d.Merges == 0 && d.Refused == 0 && d.Blocked == 0 &&
 		d.Rejected == 0 && d.Suppressed == 0
 }
@@ -383,7 +384,7 @@ func (w *writer) apply(d *decoded) error {
 		if i == anchor || (owners[i] != 0 && owners[i] == owners[anchor]) {
 			continue
 		}
-		w.link(dec.Kept[anchor], id, ev.MessageID, t)
+		w.link(target.PID, dec.Kept[anchor], id, ev.MessageID, t)
 	}
 	for i, id := range dec.Kept {
 		if owners[i] == 0 {
@@ -448,19 +449,18 @@ func (w *writer) merge(target *profileRec, otherPID uint64) error {
 	return nil
 }
 
-// linkRec is the value of a link key.
-type linkRec struct {
-	M string `json:"m"`
-	T int64  `json:"t"`
-}
-
-// link stores the edge a–b once, under a. Linked identifiers always belong
-// to one profile, so readers gather a profile's edges by scanning the links
-// of each of its identifiers.
-func (w *writer) link(a, b identity.ID, msgID string, t int64) {
-	ka, kb := store.IdentKey(a.Type, a.Value), store.IdentKey(b.Type, b.Value)
-	v, _ := json.Marshal(linkRec{M: msgID, T: t})
-	w.unit.set(store.LinkKey(ka, kb), v)
+// link records, in the unit's block for profile pid, that this event
+// joined identifiers a and b (links.go).
+func (w *writer) link(pid uint64, a, b identity.ID, msgID string, t int64) {
+	lb := w.unit.links[pid]
+	if lb == nil {
+		lb = &linkBlock{}
+		w.unit.links[pid] = lb
+	}
+	w.keyBuf = store.AppendIdentKey(w.keyBuf[:0], a.Type, a.Value)
+	n := len(w.keyBuf)
+	w.keyBuf = store.AppendIdentKey(w.keyBuf, b.Type, b.Value)
+	lb.add(w.keyBuf[:n], w.keyBuf[n:], linkRec{M: msgID, T: t})
 }
 
 // refusedRec is the stored form of a refused merge.
@@ -541,6 +541,15 @@ func (w *writer) flush(final bool) error {
 	}
 	for pid, b := range u.batches {
 		u.set(b.key(pid), b.value())
+	}
+	if len(u.links) > 0 {
+		seq, err := e.nextCounter(w.snap, "linkblock")
+		if err != nil {
+			return err
+		}
+		for pid, lb := range u.links {
+			u.set(store.LinkBlockKey(pid, seq), lb.value())
+		}
 	}
 	for pid, p := range u.dirty {
 		b, err := encodeProfile(p)

@@ -16,7 +16,7 @@
 //	'p'     'p' pid(8)                            profile record
 //	'a'     'a' mergedPid(8)                      surviving pid(8): a merged-away profile id
 //	'i'     'i' ident                             pid(8): identity index, ident = typeLen(1) type value
-//	'l'     'l' identLen(2) ident ident           link record: the event and time that joined two identifiers
+//	'L'     'L' pid(8) seq(8)                     links among pid's identifiers made by one ingest unit: each the event and time that joined two
 //	'r'     'r' seq(8)                            refused merge record
 //	'R'     'R' pid(8) seq(8)                     refused merge by profile (empty value)
 //	's'     's' lastSeen(8) pid(8)                profiles ordered by last seen (empty value)
@@ -34,16 +34,17 @@
 // decimal number.
 //
 // Schema version 1 kept one 'm' messageId key per event, naming where the
-// event lived, one 'C' key per global consent chain entry, and a meta key
-// per event with consent records ("consent/msg/" messageId). Nothing read
-// the event's location, unmerge can find an event's consent records in the
-// profile's own, and together they were more than one key in four of a bulk
-// ingest. Version 2 keeps the messageIds' digests in one 'M' block per
-// ingest unit (the engine holds them all in memory for dedupe) and the
-// chain in blocks of consecutive entries. Opening a version 1 dir migrates
-// it. Version 2 also writes a profile's events of one ingest unit as one
-// 'e' value; the single-event values of version 1 are still read as they
-// are.
+// event lived, one 'C' key per global consent chain entry, one 'l' key per
+// link (under its first identifier), and a meta key per event with consent
+// records ("consent/msg/" messageId). Nothing read the event's location,
+// links are only ever read a profile at a time, unmerge can find an event's
+// consent records in the profile's own, and together they were nearly half
+// the keys of a bulk ingest. Version 2 keeps the messageIds' digests in one
+// 'M' block per ingest unit (the engine holds them all in memory for
+// dedupe), the chain in blocks of consecutive entries, and a profile's links
+// of one unit in one 'L' block. Opening a version 1 dir migrates it. Version
+// 2 also writes a profile's events of one unit as one 'e' value; the
+// single-event values of version 1 are still read as they are.
 package store
 
 import (
@@ -64,7 +65,8 @@ const (
 	PrefixProfile      byte = 'p'
 	PrefixMerged       byte = 'a'
 	PrefixIdentity     byte = 'i'
-	PrefixLink         byte = 'l'
+	PrefixLinks        byte = 'L'
+	PrefixLinkV1       byte = 'l' // schema 1 only; see the package documentation
 	PrefixRefused      byte = 'r'
 	PrefixRefusedByPID byte = 'R'
 	PrefixLastSeen     byte = 's'
@@ -166,27 +168,24 @@ func IdentityTypePrefix(typ, valuePrefix string) []byte {
 	return IdentityKey(typ, valuePrefix)
 }
 
-// LinkKey is the key of the link from identifier a to identifier b (both
-// encoded with IdentKey). Links are stored in both directions.
-func LinkKey(a, b []byte) []byte {
+// LinkBlockKey is the key of a block of links among the identifiers of
+// profile pid.
+func LinkBlockKey(pid, seq uint64) []byte { return PIDSeqKey(PrefixLinks, pid, seq) }
+
+// LinkKeyV1 is schema 1's key of the link from identifier a to identifier b
+// (both encoded with IdentKey), one key per link; the migration reads them.
+func LinkKeyV1(a, b []byte) []byte {
 	k := make([]byte, 0, 3+len(a)+len(b))
-	k = append(k, PrefixLink)
+	k = append(k, PrefixLinkV1)
 	k = binary.BigEndian.AppendUint16(k, uint16(len(a)))
 	k = append(k, a...)
 	return append(k, b...)
 }
 
-// LinkPrefix is the prefix of all links from identifier a.
-func LinkPrefix(a []byte) []byte {
-	k := make([]byte, 0, 3+len(a))
-	k = append(k, PrefixLink)
-	k = binary.BigEndian.AppendUint16(k, uint16(len(a)))
-	return append(k, a...)
-}
-
-// ParseLinkKey splits a link key into its two encoded identifiers.
-func ParseLinkKey(k []byte) (a, b []byte, err error) {
-	if len(k) < 3 || k[0] != PrefixLink {
+// ParseLinkKeyV1 splits a schema 1 link key into its two encoded
+// identifiers.
+func ParseLinkKeyV1(k []byte) (a, b []byte, err error) {
+	if len(k) < 3 || k[0] != PrefixLinkV1 {
 		return nil, nil, ErrBadKey
 	}
 	n := int(binary.BigEndian.Uint16(k[1:3]))

@@ -109,7 +109,7 @@ func TestKeyRoundTrips(t *testing.T) {
 		t.Fatal("negative times must sort before positive")
 	}
 	a, b := IdentKey("email", "a@x"), IdentKey("user_id", "u\x00")
-	x, y, err := ParseLinkKey(LinkKey(a, b))
+	x, y, err := ParseLinkKeyV1(LinkKeyV1(a, b))
 	if err != nil || string(x) != string(a) || string(y) != string(b) {
 		t.Fatal("link key round trip")
 	}

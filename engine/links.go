@@ -1,0 +1,121 @@
+package engine
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/loupe-cdp/loupe/store"
+)
+
+// Links. A link joins two identifiers of one profile and records the event
+// (messageId) and time that joined them. An ingest unit writes the links it
+// made for a profile as one block under that profile's pid ('L' pid seq),
+// and a profile's links are the blocks under its own and its merged-away
+// pids: links are only ever read a profile at a time (why, unmerge, export,
+// erasure), and one key per link was a fifth of the keys of a bulk ingest.
+// Unmerge rewrites the blocks under the pids of the new groups.
+//
+// Block layout (value of an 'L' key), version 1:
+//
+//	0x01 | uvarint n | n × (uvarint len | a | uvarint len | b | uvarint len | messageId | varint time)
+//
+// where a and b are identifiers encoded with store.IdentKey.
+const linkBlockVersion = 1
+
+// linkRec is what a link records: the event and its time.
+type linkRec struct {
+	M string `json:"m"` // the JSON names are schema 1's (migrate.go)
+	T int64  `json:"t"`
+}
+
+// linkBlock gathers links for one pid.
+type linkBlock struct {
+	n     int
+	items []byte
+}
+
+// add appends the link a–b (identifiers encoded with store.IdentKey).
+func (lb *linkBlock) add(a, b []byte, r linkRec) {
+	lb.items = appendBytes(lb.items, a)
+	lb.items = appendBytes(lb.items, b)
+	lb.items = appendString(lb.items, r.M)
+	lb.items = binary.AppendVarint(lb.items, r.T)
+	lb.n++
+}
+
+func (lb *linkBlock) value() []byte {
+	v := make([]byte, 0, 1+binary.MaxVarintLen64+len(lb.items))
+	v = append(v, linkBlockVersion)
+	v = binary.AppendUvarint(v, uint64(lb.n))
+	return append(v, lb.items...)
+}
+
+func appendBytes(b, s []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func readBytes(b []byte) ([]byte, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return nil, nil, errBadLinks
+	}
+	return b[k : k+int(n)], b[k+int(n):], nil
+}
+
+var errBadLinks = fmt.Errorf("malformed link block")
+
+// forEachLink calls fn with each link of a stored block. The slices are
+// only valid during the call.
+func forEachLink(v []byte, fn func(a, b []byte, r linkRec) error) error {
+	if len(v) == 0 || v[0] != linkBlockVersion {
+		return errBadLinks
+	}
+	n, k := binary.Uvarint(v[1:])
+	if k <= 0 {
+		return errBadLinks
+	}
+	rest := v[1+k:]
+	for range n {
+		var a, b, m []byte
+		var err error
+		if a, rest, err = readBytes(rest); err != nil {
+			return err
+		}
+		if b, rest, err = readBytes(rest); err != nil {
+			return err
+		}
+		if m, rest, err = readBytes(rest); err != nil {
+			return err
+		}
+		t, k := binary.Varint(rest)
+		if k <= 0 {
+			return errBadLinks
+		}
+		rest = rest[k:]
+		if err := fn(a, b, linkRec{M: string(m), T: t}); err != nil {
+			return err
+		}
+	}
+	if len(rest) != 0 {
+		return errBadLinks
+	}
+	return nil
+}
+
+// profileLinks calls fn with every link stored under pids (a profile's own
+// and merged-away pids) and the key of its block.
+func profileLinks(t *store.Txn, pids []uint64, fn func(key, a, b []byte, r linkRec) error) error {
+	for _, p := range pids {
+		err := t.Iterate(store.PIDKey(store.PrefixLinks, p), store.IterOptions{}, func(k, v []byte) error {
+			if err := forEachLink(v, func(a, b []byte, r linkRec) error { return fn(k, a, b, r) }); err != nil {
+				return fmt.Errorf("links %x: %w", k, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
