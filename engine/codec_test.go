@@ -177,3 +177,25 @@ func TestDamagedEventValuesNeverPanic(t *testing.T) {
 		})
 	}
 }
+
+func TestDamagedLinkBlocksNeverPanic(t *testing.T) {
+	var lb linkBlock
+	lb.add([]byte("\x05emailann@example.com"), []byte("\x07user_idu1"), linkRec{M: "m1", T: 7})
+	lb.add([]byte("\x07user_idu1"), []byte("\x09device_idd1"), linkRec{M: "m2", T: -3})
+	v := lb.value()
+	var got []linkRec
+	if err := forEachLink(v, func(_, _ []byte, r linkRec) error { got = append(got, r); return nil }); err != nil ||
+		len(got) != 2 || got[1] != (linkRec{M: "m2", T: -3}) {
+		t.Fatalf("intact block: %+v %v", got, err)
+	}
+	for cut := range len(v) {
+		if err := forEachLink(v[:cut], func(_, _ []byte, _ linkRec) error { return nil }); err == nil {
+			t.Errorf("block cut to %d of %d bytes read without error", cut, len(v))
+		}
+	}
+	for i := range v {
+		bad := slices.Clone(v)
+		bad[i] ^= 0xff
+		forEachLink(bad, func(_, _ []byte, _ linkRec) error { return nil })
+	}
+}

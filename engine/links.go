@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/loupe-cdp/loupe/store"
@@ -63,7 +64,7 @@ func readBytes(b []byte) ([]byte, []byte, error) {
 	return b[k : k+int(n)], b[k+int(n):], nil
 }
 
-var errBadLinks = fmt.Errorf("malformed link block")
+var errBadLinks = errors.New("malformed link block")
 
 // forEachLink calls fn with each link of a stored block. The slices are
 // only valid during the call.
