@@ -41,55 +41,73 @@ func (e *Engine) migrate() error {
 	return e.db.SetSchemaCurrent()
 }
 
-// migrateMessages turns schema 1's one key per messageId into digest
-// blocks. Each block is written in the transaction that deletes the keys it
-// replaces, so an interrupted migration resumes where it stopped.
-func (e *Engine) migrateMessages() error {
-	const chunk = 10_000
+// migrateChunk is how many old records a migration transaction replaces.
+const migrateChunk = 10_000
+
+// migrateChunks walks the keys under prefix a chunk at a time: read sees
+// each key and value of the chunk in a read transaction, then write stores
+// the chunk's new form and deletes its keys in one read-write transaction,
+// so a migration cut short resumes after the last chunk written.
+func (e *Engine) migrateChunks(prefix []byte, keysOnly bool, read func(t *store.Txn, k, v []byte) error, write func(t *store.Txn, keys [][]byte) error) error {
 	var from []byte
 	for {
 		var keys [][]byte
 		err := e.db.View(func(t *store.Txn) error {
-			return t.Iterate([]byte{store.PrefixMessageV1}, store.IterOptions{KeysOnly: true, Seek: from},
-				func(k, _ []byte) error {
-					keys = append(keys, slices.Clone(k))
-					if len(keys) == chunk {
-						return store.ErrStop
-					}
-					return nil
-				})
-		})
-		if err != nil {
-			return fmt.Errorf("migrate message ids: %w", err)
-		}
-		if len(keys) == 0 {
-			return nil
-		}
-		err = e.db.Update(func(t *store.Txn) error {
-			seq, err := getUint64(t, store.MetaKey("seq/msgblock"))
-			if err != nil {
-				return err
-			}
-			seq++
-			block := make([]byte, 1, 1+len(keys)*len(msgDigest{}))
-			block[0] = msgBlockVersion
-			for _, k := range keys {
-				d := digestMessage(string(k[1:]))
-				block = append(block, d[:]...)
-				if err := t.Delete(k); err != nil {
+			return t.Iterate(prefix, store.IterOptions{KeysOnly: keysOnly, Seek: from}, func(k, v []byte) error {
+				keys = append(keys, slices.Clone(k))
+				if err := read(t, k, v); err != nil {
 					return err
 				}
-			}
-			if err := t.Set(store.MessageBlockKey(seq), block); err != nil {
-				return err
-			}
-			return t.Set(store.MetaKey("seq/msgblock"), putUint64(seq))
+				if len(keys) == migrateChunk {
+					return store.ErrStop
+				}
+				return nil
+			})
 		})
-		if err != nil {
-			return fmt.Errorf("migrate message ids: %w", err)
+		if err != nil || len(keys) == 0 {
+			return err
+		}
+		if err := e.db.Update(func(t *store.Txn) error { return write(t, keys) }); err != nil {
+			return err
 		}
 		from = append(keys[len(keys)-1], 0)
 	}
+}
+
+// nextMetaSeq increments and returns the stored counter seq/name, in t.
+func nextMetaSeq(t *store.Txn, name string) (uint64, error) {
+	seq, err := getUint64(t, store.MetaKey("seq/"+name))
+	if err != nil {
+		return 0, err
+	}
+	seq++
+	return seq, t.Set(store.MetaKey("seq/"+name), putUint64(seq))
+}
+
+// migrateMessages turns schema 1's one key per messageId into digest
+// blocks, one per chunk.
+func (e *Engine) migrateMessages() error {
+	noRead := func(*store.Txn, []byte, []byte) error { return nil }
+	err := e.migrateChunks([]byte{store.PrefixMessageV1}, true, noRead, func(t *store.Txn, keys [][]byte) error {
+		seq, err := nextMetaSeq(t, "msgblock")
+		if err != nil {
+			return err
+		}
+		block := make([]byte, 1, 1+len(keys)*len(msgDigest{}))
+		block[0] = msgBlockVersion
+		for _, k := range keys {
+			d := digestMessage(string(k[1:]))
+			block = append(block, d[:]...)
+			if err := t.Delete(k); err != nil {
+				return err
+			}
+		}
+		return t.Set(store.MessageBlockKey(seq), block)
+	})
+	if err != nil {
+		return fmt.Errorf("migrate message ids: %w", err)
+	}
+	return nil
 }
 
 // migrateConsentChain turns schema 1's one key per global chain entry
@@ -153,66 +171,50 @@ func (e *Engine) migrateConsentChain() error {
 
 // migrateLinks turns schema 1's one key per link, under its first
 // identifier, into blocks under the pid that owns the identifiers now
-// (links.go): 10,000 links a transaction, each transaction writing one
-// block per pid and deleting the keys it replaces. A link whose identifier
-// no profile owns any more cannot be placed and is dropped.
+// (links.go), one block per pid and chunk. A link whose identifier no
+// profile owns any more cannot be placed and is dropped.
 func (e *Engine) migrateLinks() error {
-	const chunk = 10_000
-	var from []byte
-	for {
-		var keys [][]byte
-		blocks := map[uint64]*linkBlock{}
-		err := e.db.View(func(t *store.Txn) error {
-			return t.Iterate([]byte{store.PrefixLinkV1}, store.IterOptions{Seek: from}, func(k, v []byte) error {
-				keys = append(keys, slices.Clone(k))
-				a, b, err := store.ParseLinkKeyV1(k)
-				var r linkRec
-				if err == nil {
-					err = json.Unmarshal(v, &r)
-				}
-				if err == nil {
-					owner, gerr := t.Get(append([]byte{store.PrefixIdentity}, a...))
-					if gerr == nil && len(owner) == 8 {
-						pid := store.Uint64(owner, 0)
-						if blocks[pid] == nil {
-							blocks[pid] = &linkBlock{}
-						}
-						blocks[pid].add(a, b, r)
-					}
-				}
-				if len(keys) == chunk {
-					return store.ErrStop
-				}
-				return nil
-			})
-		})
-		if err != nil {
-			return fmt.Errorf("migrate links: %w", err)
+	blocks := map[uint64]*linkBlock{}
+	read := func(t *store.Txn, k, v []byte) error {
+		a, b, err := store.ParseLinkKeyV1(k)
+		var r linkRec
+		if err == nil {
+			err = json.Unmarshal(v, &r)
 		}
-		if len(keys) == 0 {
+		if err != nil {
+			return nil // a damaged link is dropped with its key
+		}
+		owner, err := t.Get(append([]byte{store.PrefixIdentity}, a...))
+		if err != nil || len(owner) != 8 {
 			return nil
 		}
-		err = e.db.Update(func(t *store.Txn) error {
-			seq, err := getUint64(t, store.MetaKey("seq/linkblock"))
-			if err != nil {
+		pid := store.Uint64(owner, 0)
+		if blocks[pid] == nil {
+			blocks[pid] = &linkBlock{}
+		}
+		blocks[pid].add(a, b, r)
+		return nil
+	}
+	write := func(t *store.Txn, keys [][]byte) error {
+		defer clear(blocks)
+		seq, err := nextMetaSeq(t, "linkblock")
+		if err != nil {
+			return err
+		}
+		for pid, lb := range blocks {
+			if err := t.Set(store.LinkBlockKey(pid, seq), lb.value()); err != nil {
 				return err
 			}
-			seq++
-			for pid, lb := range blocks {
-				if err := t.Set(store.LinkBlockKey(pid, seq), lb.value()); err != nil {
-					return err
-				}
-			}
-			for _, k := range keys {
-				if err := t.Delete(k); err != nil {
-					return err
-				}
-			}
-			return t.Set(store.MetaKey("seq/linkblock"), putUint64(seq))
-		})
-		if err != nil {
-			return fmt.Errorf("migrate links: %w", err)
 		}
-		from = append(keys[len(keys)-1], 0)
+		for _, k := range keys {
+			if err := t.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
+	if err := e.migrateChunks([]byte{store.PrefixLinkV1}, false, read, write); err != nil {
+		return fmt.Errorf("migrate links: %w", err)
+	}
+	return nil
 }
