@@ -316,7 +316,7 @@ func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event, prep *co
 func eventSignals(cfg *consent.Config, ev *segment.Event) []consent.Signal {
 	var out []consent.Signal
 	if ev.Type == "track" && ev.Event == "Consent Updated" {
-		p := ev.Properties
+		p := ev.PropertyMap()
 		str := func(k string) string { s, _ := p[k].(string); return strings.TrimSpace(s) }
 		s := consent.Signal{
 			Purpose: str("purpose"), Status: strings.ToLower(str("status")), LegalBasis: str("legal_basis"),

@@ -186,7 +186,8 @@ func (er *eventRec) add(ev *segment.Event, t int64, cfg *ProfileConfig) {
 		er.RV[name] = slices.Insert(vals, i, 0)
 	}
 	for _, prop := range cfg.SumProperties {
-		v, ok := number(ev.Properties[prop])
+		raw, _ := ev.Property(prop)
+		v, ok := number(raw)
 		if !ok {
 			continue
 		}

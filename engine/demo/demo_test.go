@@ -147,11 +147,11 @@ func TestRealism(t *testing.T) {
 			switch ev.Event {
 			case "Order Completed":
 				buyers[ev.UserID] = true
-				rev, ok := ev.Properties["revenue"].(float64)
-				if !ok || rev <= 0 || ev.Properties["order_id"] == nil || ev.Properties["currency"] != "USD" {
+				rev, ok := ev.PropertyMap()["revenue"].(float64)
+				if !ok || rev <= 0 || ev.PropertyMap()["order_id"] == nil || ev.PropertyMap()["currency"] != "USD" {
 					t.Errorf("bad order: %s", ev.Raw)
 				}
-				if _, ok := ev.Properties["products"].([]any); !ok {
+				if _, ok := ev.PropertyMap()["products"].([]any); !ok {
 					t.Errorf("order without products: %s", ev.Raw)
 				}
 				if ev.Timestamp.After(now.Add(-30 * 24 * time.Hour)) {
@@ -164,11 +164,11 @@ func TestRealism(t *testing.T) {
 				}
 			case "Consent Updated":
 				consent++
-				purposes[ev.Properties["purpose"].(string)] = true
-				statuses[ev.Properties["status"].(string)] = true
-				jurisdictions[ev.Properties["jurisdiction"].(string)] = true
+				purposes[ev.PropertyMap()["purpose"].(string)] = true
+				statuses[ev.PropertyMap()["status"].(string)] = true
+				jurisdictions[ev.PropertyMap()["jurisdiction"].(string)] = true
 				for _, k := range []string{"legal_basis", "source", "policy_version"} {
-					if ev.Properties[k] == nil {
+					if ev.PropertyMap()[k] == nil {
 						t.Errorf("consent without %s: %s", k, ev.Raw)
 					}
 				}

@@ -40,7 +40,7 @@ type wire struct {
 	SentAt            string         `json:"sentAt"`
 	ReceivedAt        string         `json:"receivedAt"`
 	Traits            map[string]any `json:"traits"`
-	Properties        map[string]any `json:"properties"`
+	Properties        rawValue       `json:"properties"`
 	Context           *contextWire   `json:"context"`
 }
 
@@ -121,8 +121,14 @@ func Parse(data []byte, now time.Time) (Event, error) {
 		Event:       w.Event,
 		Name:        w.Name,
 		Traits:      w.Traits,
-		Properties:  w.Properties,
 		Context:     w.Context.toMap(),
+	}
+	switch p := w.Properties; {
+	case len(p) == 0 || string(p) == "null":
+	case p[0] == '{':
+		ev.properties = p
+	default:
+		return Event{}, invalid("properties", "must be a JSON object")
 	}
 	for _, f := range [...]struct {
 		name string

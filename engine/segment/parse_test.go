@@ -79,7 +79,7 @@ func TestParseRawIsACopy(t *testing.T) {
 
 func TestParseKinds(t *testing.T) {
 	page := mustParse(t, pageMsg)
-	if page.Type != TypePage || page.Name != "Home" || page.Properties["title"] != "Welcome | Initech" {
+	if page.Type != TypePage || page.Name != "Home" || page.PropertyMap()["title"] != "Welcome | Initech" {
 		t.Errorf("page: %+v", page)
 	}
 	prefs, ok := page.ConsentPreferences()
@@ -105,7 +105,7 @@ func TestParseKinds(t *testing.T) {
 		t.Errorf("alias: %+v", alias)
 	}
 	track := mustParse(t, trackMsg)
-	if track.Type != TypeTrack || track.Event != "Order Completed" || track.Properties["revenue"] != 25.5 {
+	if track.Type != TypeTrack || track.Event != "Order Completed" || track.PropertyMap()["revenue"] != 25.5 {
 		t.Errorf("track: %+v", track)
 	}
 	if track.DeviceID() != "12345" || track.Phone() != "+1 415-555-0100" || track.Email() != "ctx@example.com" {
