@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	stdjson "encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -197,16 +198,22 @@ func Parse(data []byte, now time.Time) (Event, error) {
 // decode runs goccy/go-json. When goccy fails, or panics on hostile input,
 // it decodes again with encoding/json, which is slower but never panics and
 // names the offending field by its JSON key; its verdict is final.
-func decode(data []byte, w *wire) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = decodeStd(data, w)
-		}
-	}()
-	if gojson.Unmarshal(data, w) != nil {
+func decode(data []byte, w *wire) error {
+	if decodeGoccy(data, w) != nil {
 		return decodeStd(data, w)
 	}
 	return nil
+}
+
+// decodeGoccy runs goccy/go-json, turning a panic on hostile input into an
+// error.
+func decodeGoccy(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("goccy/go-json panicked: %v", r)
+		}
+	}()
+	return gojson.Unmarshal(data, v)
 }
 
 // decodeStd decodes with encoding/json, mapping its errors to

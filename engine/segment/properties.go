@@ -3,8 +3,6 @@ package segment
 import (
 	"bytes"
 	stdjson "encoding/json"
-
-	gojson "github.com/goccy/go-json"
 )
 
 // rawValue keeps a member's JSON as sent (Parse has already validated it).
@@ -46,51 +44,22 @@ func (ev *Event) PropertyMap() map[string]any {
 
 // decodeValue decodes validated JSON with goccy/go-json, as Parse does,
 // falling back to encoding/json should goccy fail or panic.
-func decodeValue(b []byte, v any) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = stdjson.Unmarshal(b, v)
-		}
-	}()
-	if gojson.Unmarshal(b, v) != nil {
+func decodeValue(b []byte, v any) error {
+	if decodeGoccy(b, v) != nil {
 		return stdjson.Unmarshal(b, v)
 	}
 	return nil
 }
 
 // lookupMember returns the raw value of the top-level member name of the
-// JSON object obj (valid JSON, as Parse leaves it): the last one when the
-// name repeats. It walks the members as members (scan.go) does, without
-// listing them.
-func lookupMember(obj []byte, name string) ([]byte, bool) {
-	if len(obj) == 0 || obj[0] != '{' {
-		return nil, false
-	}
-	var found []byte
-	ok := false
-	for i := skipSpace(obj, 1); i < len(obj) && obj[i] == '"'; {
-		ke := skipValue(obj, i)
-		if ke < 0 {
-			return nil, false
+// JSON object obj: the last one when the name repeats.
+func lookupMember(obj []byte, name string) (found []byte, ok bool) {
+	_, valid := eachMember(obj, func(m member) {
+		if keyIs(m.key, name) {
+			found, ok = obj[m.start:m.end], true
 		}
-		key := obj[i+1 : ke-1]
-		i = skipSpace(obj, ke)
-		if i >= len(obj) || obj[i] != ':' {
-			return nil, false
-		}
-		vs := skipSpace(obj, i+1)
-		ve := skipValue(obj, vs)
-		if ve < 0 || ve == vs {
-			return nil, false
-		}
-		if keyIs(key, name) {
-			found, ok = obj[vs:ve], true
-		}
-		if i = skipSpace(obj, ve); i < len(obj) && obj[i] == ',' {
-			i = skipSpace(obj, i+1)
-		}
-	}
-	return found, ok
+	})
+	return found, ok && valid
 }
 
 // keyIs reports whether the JSON string contents key (between its quotes)

@@ -60,46 +60,56 @@ type member struct {
 // false when the object is structurally broken; close is the index of its
 // closing brace.
 func members(obj []byte) (ms []member, close int, ok bool) {
-	if len(obj) == 0 || obj[0] != '{' {
+	close, ok = eachMember(obj, func(m member) { ms = append(ms, m) })
+	if !ok {
 		return nil, 0, false
+	}
+	return ms, close, true
+}
+
+// eachMember calls fn with each member of the object starting at
+// obj[0] == '{', in order, as members lists them, without a list.
+func eachMember(obj []byte, fn func(member)) (close int, ok bool) {
+	if len(obj) == 0 || obj[0] != '{' {
+		return 0, false
 	}
 	i := skipSpace(obj, 1)
 	if i < len(obj) && obj[i] == '}' {
-		return nil, i, true
+		return i, true
 	}
 	for i < len(obj) {
 		if obj[i] != '"' {
-			return nil, 0, false
+			return 0, false
 		}
 		ke := skipValue(obj, i)
 		if ke < 0 {
-			return nil, 0, false
+			return 0, false
 		}
 		key := obj[i+1 : ke-1]
 		i = skipSpace(obj, ke)
 		if i >= len(obj) || obj[i] != ':' {
-			return nil, 0, false
+			return 0, false
 		}
 		vs := skipSpace(obj, i+1)
 		ve := skipValue(obj, vs)
 		if ve < 0 || ve == vs {
-			return nil, 0, false
+			return 0, false
 		}
-		ms = append(ms, member{key: key, start: vs, end: ve})
+		fn(member{key: key, start: vs, end: ve})
 		i = skipSpace(obj, ve)
 		if i >= len(obj) {
-			return nil, 0, false
+			return 0, false
 		}
 		switch obj[i] {
 		case ',':
 			i = skipSpace(obj, i+1)
 		case '}':
-			return ms, i, true
+			return i, true
 		default:
-			return nil, 0, false
+			return 0, false
 		}
 	}
-	return nil, 0, false
+	return 0, false
 }
 
 // elements lists the [start, end) ranges of the elements of the array
