@@ -139,17 +139,29 @@ func forEachEvent(k, v []byte, fn func(ns int64, seq uint64, body []byte) error)
 	return nil
 }
 
-func appendString(b []byte, s string) []byte {
+// appendString appends s with its uvarint length in front, the field form
+// of stored events, links and profile records.
+func appendString[S ~string | ~[]byte](b []byte, s S) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
 
-func readString(b []byte) (string, []byte, error) {
+// readField splits the first field appendString wrote off b; ok is false
+// when b is too short for it.
+func readField(b []byte) (field, rest []byte, ok bool) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || uint64(len(b)-k) < n {
+		return nil, nil, false
+	}
+	return b[k : k+int(n)], b[k+int(n):], true
+}
+
+func readString(b []byte) (string, []byte, error) {
+	f, rest, ok := readField(b)
+	if !ok {
 		return "", nil, errBadEvent
 	}
-	return string(b[k : k+int(n)]), b[k+int(n):], nil
+	return string(f), rest, nil
 }
 
 // decodeEvent decodes an event body (see forEachEvent).

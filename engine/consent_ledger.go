@@ -192,7 +192,7 @@ func (u *unit) put(k, v []byte) error { u.set(k, v); return nil }
 func (u *unit) chainEntry(seq uint64, e consent.ChainEntry) error {
 	if len(u.chain) == 0 {
 		u.chainFirst = seq
-	} else if n := uint64(len(u.chain)-1) / 64; seq != u.chainFirst+n {
+	} else if n := uint64(len(u.chain)-1) / consent.ChainEntrySize; seq != u.chainFirst+n {
 		return fmt.Errorf("consent chain entry %d does not follow %d in its block", seq, u.chainFirst+n-1)
 	}
 	u.chain = consent.AppendChainEntry(u.chain, e)

@@ -148,10 +148,8 @@ func (e *Engine) discardWriterState() error {
 	e.resetCaches()
 	e.msgs = nil
 	e.dirtySeqs = e.dirtySeqs[:0]
-	if c := e.compliance; c.pids != nil {
-		c.pids = map[uint64]*pidConsent{}
-		c.headLoaded = false
-	}
+	e.dropConsentCache()
+	e.compliance.headLoaded = false
 	return e.loadCounters()
 }
 

@@ -37,8 +37,8 @@ type linkBlock struct {
 
 // add appends the link a–b (identifiers encoded with store.IdentKey).
 func (lb *linkBlock) add(a, b []byte, r linkRec) {
-	lb.items = appendBytes(lb.items, a)
-	lb.items = appendBytes(lb.items, b)
+	lb.items = appendString(lb.items, a)
+	lb.items = appendString(lb.items, b)
 	lb.items = appendString(lb.items, r.M)
 	lb.items = binary.AppendVarint(lb.items, r.T)
 	lb.n++
@@ -49,19 +49,6 @@ func (lb *linkBlock) value() []byte {
 	v = append(v, linkBlockVersion)
 	v = binary.AppendUvarint(v, uint64(lb.n))
 	return append(v, lb.items...)
-}
-
-func appendBytes(b, s []byte) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func readBytes(b []byte) ([]byte, []byte, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || uint64(len(b)-k) < n {
-		return nil, nil, errBadLinks
-	}
-	return b[k : k+int(n)], b[k+int(n):], nil
 }
 
 var errBadLinks = errors.New("malformed link block")
@@ -78,23 +65,19 @@ func forEachLink(v []byte, fn func(a, b []byte, r linkRec) error) error {
 	}
 	rest := v[1+k:]
 	for range n {
-		var a, b, m []byte
-		var err error
-		if a, rest, err = readBytes(rest); err != nil {
-			return err
-		}
-		if b, rest, err = readBytes(rest); err != nil {
-			return err
-		}
-		if m, rest, err = readBytes(rest); err != nil {
-			return err
+		var f [3][]byte // a, b, messageId
+		for i := range f {
+			var ok bool
+			if f[i], rest, ok = readField(rest); !ok {
+				return errBadLinks
+			}
 		}
 		t, k := binary.Varint(rest)
 		if k <= 0 {
 			return errBadLinks
 		}
 		rest = rest[k:]
-		if err := fn(a, b, linkRec{M: string(m), T: t}); err != nil {
+		if err := fn(f[0], f[1], linkRec{M: string(f[2]), T: t}); err != nil {
 			return err
 		}
 	}

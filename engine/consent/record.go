@@ -227,7 +227,8 @@ func (c ChainEntry) append(b []byte) []byte {
 // entry of the sequence number the block is stored under.
 const (
 	chainBlockVersion = 1
-	chainEntrySize    = 64
+	// ChainEntrySize is the stored size of one entry in a chain block.
+	ChainEntrySize = 64
 )
 
 // AppendChainEntry appends e to chain block b, starting the block when b

@@ -62,14 +62,14 @@ func (v *Verifier) AddRecord(keyPID, keySeq uint64, b []byte) {
 // AddChainBlock takes the global chain block stored under seq first, in
 // order of first.
 func (v *Verifier) AddChainBlock(first uint64, b []byte) {
-	if len(b) < 1+chainEntrySize || b[0] != chainBlockVersion || (len(b)-1)%chainEntrySize != 0 {
+	if len(b) < 1+ChainEntrySize || b[0] != chainBlockVersion || (len(b)-1)%ChainEntrySize != 0 {
 		v.breaks = append(v.breaks, Break{Chain: "global", Record: RecordID(first),
 			What: fmt.Sprintf("%v: chain block is %d bytes, want version %d and 64 bytes per entry", ErrCorrupt, len(b), chainBlockVersion)})
 		v.entries = append(v.entries, entryInfo{seq: first, bad: true})
 		return
 	}
-	for i, off := uint64(0), 1; off < len(b); i, off = i+1, off+chainEntrySize {
-		v.addChainEntry(first+i, b[off:off+chainEntrySize])
+	for i, off := uint64(0), 1; off < len(b); i, off = i+1, off+ChainEntrySize {
+		v.addChainEntry(first+i, b[off:off+ChainEntrySize])
 	}
 }
 
