@@ -199,3 +199,30 @@ func TestDamagedLinkBlocksNeverPanic(t *testing.T) {
 		forEachLink(bad, func(_, _ []byte, _ linkRec) error { return nil })
 	}
 }
+
+func TestSummedPropertiesFoldIntoProfile(t *testing.T) {
+	// Ingest takes the summed properties from the parse workers, unmerge
+	// re-reads them from the stored events: both add up the same.
+	e := openTest(t)
+	order := func(id, who string, at time.Time, props string) string {
+		k, v, _ := strings.Cut(who, ":")
+		key := map[string]string{"user_id": "userId", "anonymous_id": "anonymousId"}[k]
+		return `{"type":"track","event":"Order Completed","messageId":"` + id + `","` + key + `":"` + v +
+			`","timestamp":"` + at.Format(time.RFC3339) + `","properties":` + props + "}\n"
+	}
+	ingestString(t, e, order("o1", "user_id:u1", ct0, `{"revenue":10.5,"quantity":2,"sku":"a"}`)+
+		order("o2", "user_id:u1", ct0.Add(time.Hour), `{"revenue":"4.5","nested":{"revenue":99}}`)+
+		order("o3", "anonymous_id:a1", ct0.Add(2*time.Hour), `{"total":7}`)+
+		msg("link", "identify", ct0.Add(3*time.Hour), map[string]any{"userId": "u1", "anonymousId": "a1"}))
+	want := map[string]float64{"revenue": 15, "quantity": 2, "total": 7}
+	if got := mustProfile(t, e, "user_id:u1").Events["Order Completed"].Sums; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("sums after ingest: %v, want %v", got, want)
+	}
+	if _, err := e.Unmerge(context.Background(), "anonymous_id:a1"); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]float64{"revenue": 15, "quantity": 2}
+	if got := mustProfile(t, e, "user_id:u1").Events["Order Completed"].Sums; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("sums after unmerge: %v, want %v", got, want)
+	}
+}

@@ -139,6 +139,7 @@ type decoded struct {
 	ids     []identity.ID // usable identifiers, normalised
 	blocked []identity.ID // identifiers on the blocklist
 	header  []byte        // the start of the event's stored body (codec.go)
+	sums    []any         // its properties named in the profile config's SumProperties
 	consent consentPrep
 }
 
@@ -158,6 +159,7 @@ func (e *Engine) prepare(d *decoded, now time.Time) {
 		return // rejected by the writer
 	}
 	d.header = eventHeader(&d.ev)
+	d.sums = summedProperties(&d.ev, &e.cfg.Profiles)
 	d.consent = e.prepareConsent(&d.ev)
 }
 

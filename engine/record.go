@@ -138,7 +138,9 @@ func eventName(ev *segment.Event) string {
 }
 
 // fold applies one event to the profile.
-func (p *profileRec) fold(ev *segment.Event, kept, blocked []identity.ID, cfg *ProfileConfig) {
+// fold adds event ev to the profile. sums holds the values of the event's
+// properties named in cfg.SumProperties, in that order (summedProperties).
+func (p *profileRec) fold(ev *segment.Event, sums []any, kept, blocked []identity.ID, cfg *ProfileConfig) {
 	t := ev.Timestamp.UnixNano()
 	if p.Count == 0 || t < p.First {
 		p.First = t
@@ -167,11 +169,17 @@ func (p *profileRec) fold(ev *segment.Event, kept, blocked []identity.ID, cfg *P
 			er = &eventRec{F: t, L: t}
 			p.Events[name] = er
 		}
-		er.add(ev, t, cfg)
+		er.add(t, sums, cfg)
 	}
 }
 
-func (er *eventRec) add(ev *segment.Event, t int64, cfg *ProfileConfig) {
+// summedProperties reads the values of ev's properties named in
+// cfg.SumProperties, for fold. The parse workers call it during ingest.
+func summedProperties(ev *segment.Event, cfg *ProfileConfig) []any {
+	return ev.PropertyValues(cfg.SumProperties)
+}
+
+func (er *eventRec) add(t int64, sums []any, cfg *ProfileConfig) {
 	er.N++
 	er.F = min(er.F, t)
 	er.L = max(er.L, t)
@@ -185,9 +193,11 @@ func (er *eventRec) add(ev *segment.Event, t int64, cfg *ProfileConfig) {
 	for name, vals := range er.RV {
 		er.RV[name] = slices.Insert(vals, i, 0)
 	}
-	for _, prop := range cfg.SumProperties {
-		raw, _ := ev.Property(prop)
-		v, ok := number(raw)
+	for j, prop := range cfg.SumProperties {
+		if j >= len(sums) {
+			break
+		}
+		v, ok := number(sums[j])
 		if !ok {
 			continue
 		}

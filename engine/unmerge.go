@@ -233,7 +233,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 					kept = append(kept, id)
 				}
 			}
-			f.p.fold(&f.ev, kept, blocked, &e.cfg.Profiles)
+			f.p.fold(&f.ev, summedProperties(&f.ev, &e.cfg.Profiles), kept, blocked, &e.cfg.Profiles)
 		}
 		// Identifiers that no event of their new group names keep their
 		// original first/last seen.

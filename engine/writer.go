@@ -397,7 +397,7 @@ func (w *writer) apply(d *decoded) error {
 			return err
 		}
 	}
-	target.fold(ev, dec.Kept, blocked, &e.cfg.Profiles)
+	target.fold(ev, d.sums, dec.Kept, blocked, &e.cfg.Profiles)
 	w.unit.dirty[target.PID] = target
 
 	batch := w.unit.batches[target.PID]

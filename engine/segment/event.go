@@ -26,7 +26,7 @@ type Event struct {
 	Traits map[string]any // identify and group traits
 	// properties is the JSON object of track, page and screen properties
 	// as sent (nil when absent or null). The engine reads a few members
-	// (Property); decoding all of them into a map was a fifth of Parse.
+	// (PropertyValues); decoding all of them into a map was a fifth of Parse.
 	properties []byte
 	// Context holds the members of context Loupe reads: traits, device,
 	// ip, gpc and consent (absent and null members left out). The rest of

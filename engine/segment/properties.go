@@ -14,20 +14,30 @@ func (r *rawValue) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Property decodes the top-level member name of the event's properties,
-// the way a map of them would hold it (numbers as float64, objects as
-// maps); false when there is no such member. A name sent twice reads as
-// its last value, as in a decoded map.
-func (ev *Event) Property(name string) (any, bool) {
-	raw, ok := lookupMember(ev.properties, name)
-	if !ok {
-		return nil, false
+// PropertyValues decodes the top-level members names of the event's
+// properties in one pass, each the way a map of them would hold it
+// (numbers as float64, objects as maps; the last of a repeated name):
+// values[i] is nil when names[i] is absent. It is nil when the event has
+// no properties.
+func (ev *Event) PropertyValues(names []string) []any {
+	if len(ev.properties) == 0 || len(names) == 0 {
+		return nil
 	}
-	var v any
-	if decodeValue(raw, &v) != nil {
-		return nil, false
+	raws := make([][]byte, len(names))
+	eachMember(ev.properties, func(m member) {
+		for i, n := range names {
+			if keyIs(m.key, n) {
+				raws[i] = ev.properties[m.start:m.end]
+			}
+		}
+	})
+	values := make([]any, len(names))
+	for i, r := range raws {
+		if r != nil && decodeValue(r, &values[i]) != nil {
+			values[i] = nil
+		}
 	}
-	return v, true
+	return values
 }
 
 // PropertyMap decodes all of the event's properties; nil when it has none.
@@ -49,17 +59,6 @@ func decodeValue(b []byte, v any) error {
 		return stdjson.Unmarshal(b, v)
 	}
 	return nil
-}
-
-// lookupMember returns the raw value of the top-level member name of the
-// JSON object obj: the last one when the name repeats.
-func lookupMember(obj []byte, name string) (found []byte, ok bool) {
-	_, valid := eachMember(obj, func(m member) {
-		if keyIs(m.key, name) {
-			found, ok = obj[m.start:m.end], true
-		}
-	})
-	return found, ok && valid
 }
 
 // keyIs reports whether the JSON string contents key (between its quotes)

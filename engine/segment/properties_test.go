@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-func TestPropertyReadsOneMemberAsAMapWould(t *testing.T) {
+func TestPropertyValuesReadMembersAsAMapWould(t *testing.T) {
 	ev, err := Parse([]byte(`{"type":"track","event":"Order Completed","userId":"u1","timestamp":"2026-01-01T00:00:00Z",
 		"properties": { "products": [{"revenue": 1}], "reven\u0075e": "ignored, repeated below",
 		"nested": {"revenue": 2}, "total": null, "revenue" : 25.5 , "qty": "3"}}`), time.Now())
@@ -14,15 +14,15 @@ func TestPropertyReadsOneMemberAsAMapWould(t *testing.T) {
 		t.Fatal(err)
 	}
 	all := ev.PropertyMap()
-	for _, name := range []string{"revenue", "products", "nested", "total", "qty", "absent"} {
-		got, ok := ev.Property(name)
-		want, wantOK := all[name]
-		if ok != wantOK || !reflect.DeepEqual(got, want) {
-			t.Errorf("Property(%q) = %#v, %v; the map holds %#v, %v", name, got, ok, want, wantOK)
+	names := []string{"revenue", "products", "nested", "total", "qty", "absent"}
+	got := ev.PropertyValues(names)
+	for i, name := range names {
+		if !reflect.DeepEqual(got[i], all[name]) {
+			t.Errorf("PropertyValues %q = %#v; the map holds %#v", name, got[i], all[name])
 		}
 	}
-	if v, _ := ev.Property("revenue"); v != 25.5 {
-		t.Errorf("revenue %#v: the last of a repeated name wins", v)
+	if got[0] != 25.5 {
+		t.Errorf("revenue %#v: the last of a repeated name wins", got[0])
 	}
 }
 
@@ -35,8 +35,8 @@ func TestPropertiesAbsentNullOrNotAnObject(t *testing.T) {
 		if m := ev.PropertyMap(); m != nil {
 			t.Errorf("%q: map %v", props, m)
 		}
-		if _, ok := ev.Property("revenue"); ok {
-			t.Errorf("%q: a property where there is none", props)
+		if v := ev.PropertyValues([]string{"revenue"}); v != nil {
+			t.Errorf("%q: properties %v where there are none", props, v)
 		}
 	}
 	for _, props := range []string{`[1]`, `1`, `true`, `"x"`} {
