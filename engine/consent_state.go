@@ -177,8 +177,12 @@ func (c *compliance) forgetConsent(pids ...uint64) {
 // for change detection, bounding its memory over a long ingest. The caller
 // holds writeMu and has no uncommitted consent writes, so the store answers
 // for every profile from here on.
+//
+// It goes through compl, like every other user of the ledger state: the
+// ingest's parse workers may be initialising that state at this moment
+// (prepareConsent), and only compl orders the two.
 func (e *Engine) dropConsentCache() {
-	if c := e.compliance; c.pids != nil {
+	if c, err := e.compl(); err == nil {
 		c.pids = map[uint64]*pidConsent{}
 	}
 }

@@ -180,10 +180,6 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 
 	// Stage 1: read records into batches; stage 2: parse on every core;
 	// stage 3 (this goroutine): resolve identities and write, in input order.
-	// The workers read the consent configuration (prepareConsent); load it
-	// here, before they start, rather than racing the writer to it. An
-	// error comes back from the first event that needs it.
-	e.compl()
 	workers := max(1, runtime.GOMAXPROCS(0))
 	jobs := make(chan *decodeJob, workers*2)
 	ordered := make(chan *decodeJob, workers*4)
