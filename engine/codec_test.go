@@ -12,8 +12,8 @@ import (
 )
 
 func track(id, who string, at time.Time) string {
-	k, v, _ := strings.Cut(who, ":")
-	return msg(id, "track", at, map[string]any{map[string]string{"user_id": "userId", "anonymous_id": "anonymousId"}[k]: v, "event": "E"})
+	k, v := whoField(who)
+	return msg(id, "track", at, map[string]any{k: v, "event": "E"})
 }
 
 // allEvents pages through ref's events limit at a time.
@@ -205,8 +205,7 @@ func TestSummedPropertiesFoldIntoProfile(t *testing.T) {
 	// re-reads them from the stored events: both add up the same.
 	e := openTest(t)
 	order := func(id, who string, at time.Time, props string) string {
-		k, v, _ := strings.Cut(who, ":")
-		key := map[string]string{"user_id": "userId", "anonymous_id": "anonymousId"}[k]
+		key, v := whoField(who)
 		return `{"type":"track","event":"Order Completed","messageId":"` + id + `","` + key + `":"` + v +
 			`","timestamp":"` + at.Format(time.RFC3339) + `","properties":` + props + "}\n"
 	}

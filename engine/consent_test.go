@@ -25,14 +25,21 @@ func msg(id, typ string, at time.Time, fields map[string]any) string {
 	return string(b) + "\n"
 }
 
+// whoField turns "user_id:u1" or "anonymous_id:a1" into the message
+// field and value that carry it.
+func whoField(who string) (string, string) {
+	k, v, _ := strings.Cut(who, ":")
+	return map[string]string{"user_id": "userId", "anonymous_id": "anonymousId"}[k], v
+}
+
 func consentUpdated(id, who string, at time.Time, purpose, status string, extra map[string]any) string {
 	props := map[string]any{"purpose": purpose, "status": status, "legal_basis": "consent", "jurisdiction": "GDPR", "source": "form", "policy_version": "v3"}
 	for k, v := range extra {
 		props[k] = v
 	}
 	f := map[string]any{"event": "Consent Updated", "properties": props}
-	k, v, _ := strings.Cut(who, ":")
-	f[map[string]string{"user_id": "userId", "anonymous_id": "anonymousId"}[k]] = v
+	k, v := whoField(who)
+	f[k] = v
 	return msg(id, "track", at, f)
 }
 
@@ -45,8 +52,8 @@ func prefsEvent(id, who string, at time.Time, prefs map[string]any, gpc bool) st
 		ctx["gpc"] = true
 	}
 	f := map[string]any{"name": "Home", "context": ctx}
-	k, v, _ := strings.Cut(who, ":")
-	f[map[string]string{"user_id": "userId", "anonymous_id": "anonymousId"}[k]] = v
+	k, v := whoField(who)
+	f[k] = v
 	return msg(id, "page", at, f)
 }
 
