@@ -150,16 +150,13 @@ func (c *compliance) appendRecord(e *Engine, pid uint64, r *consent.Record, out 
 	g := consent.NextGlobal(c.global.Hash, h)
 	gh := consent.Head{Seq: r.Seq, Hash: g}
 	ph := consent.Head{Seq: r.Seq, Hash: h}
-	for _, w := range []struct{ k, v []byte }{
-		{store.ConsentKey(pid, r.Seq), b},
-		{store.MetaKey("consent/head"), gh.Bytes()},
-		{store.ConsentProfileHeadKey(pid), ph.Bytes()},
-	} {
-		if err := out.put(w.k, w.v); err != nil {
-			return err
-		}
+	if err := out.put(store.ConsentKey(pid, r.Seq), b); err != nil {
+		return err
 	}
 	if err := out.chainEntry(r.Seq, consent.ChainEntry{Record: h, Chain: g}); err != nil {
+		return err
+	}
+	if err := out.heads(gh, pid, ph); err != nil {
 		return err
 	}
 	c.global, pc.head = gh, ph
@@ -168,11 +165,13 @@ func (c *compliance) appendRecord(e *Engine, pid uint64, r *consent.Record, out 
 	return nil
 }
 
-// consentSink takes what appendRecord writes: keys, and entries of the
-// global chain, which are stored in blocks of consecutive entries.
+// consentSink takes what appendRecord writes: records, entries of the
+// global chain, which are stored in blocks of consecutive entries, and the
+// heads of the global chain and of pid's chain after the record.
 type consentSink interface {
 	put(k, v []byte) error
 	chainEntry(seq uint64, e consent.ChainEntry) error
+	heads(global consent.Head, pid uint64, profile consent.Head) error
 }
 
 // txnSink writes straight into a transaction, each chain entry a block of
@@ -185,9 +184,27 @@ func (s txnSink) chainEntry(seq uint64, e consent.ChainEntry) error {
 	return s.t.Set(store.ConsentChainKey(seq), consent.AppendChainEntry(nil, e))
 }
 
+func (s txnSink) heads(global consent.Head, pid uint64, profile consent.Head) error {
+	if err := s.t.Set(store.MetaKey("consent/head"), global.Bytes()); err != nil {
+		return err
+	}
+	return s.t.Set(store.ConsentProfileHeadKey(pid), profile.Bytes())
+}
+
 // An ingest unit gathers its chain entries into one block, written by
-// flush under the first entry's sequence number.
+// flush under the first entry's sequence number, and keeps only the last
+// of each head: a unit's consent records move the global head many times
+// and a profile's several times (a banner decides every purpose at once).
 func (u *unit) put(k, v []byte) error { u.set(k, v); return nil }
+
+func (u *unit) heads(global consent.Head, pid uint64, profile consent.Head) error {
+	u.consentHead = global
+	if u.profileHeads == nil {
+		u.profileHeads = make(map[uint64]consent.Head)
+	}
+	u.profileHeads[pid] = profile
+	return nil
+}
 
 func (u *unit) chainEntry(seq uint64, e consent.ChainEntry) error {
 	if len(u.chain) == 0 {

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
-
 	"github.com/loupe-cdp/loupe/store"
 )
 
@@ -145,6 +143,30 @@ func TestSharedDeviceRefusesTwoUserIDs(t *testing.T) {
 	st, _ := e.Stats(context.Background())
 	if st.RefusedMerges < 1 {
 		t.Fatalf("refused merges not counted: %+v", st)
+	}
+}
+
+// A refused merge names each other profile it kept apart once, however many
+// of the dropped identifiers that profile held.
+func TestRefusedMergeNamesOtherProfileOnce(t *testing.T) {
+	e := openTest(t)
+	ingestString(t, e, `{"type":"identify","messageId":"1","userId":"u1","anonymousId":"a1","context":{"device":{"id":"d1"}}}
+{"type":"identify","messageId":"2","userId":"u2","anonymousId":"a1","context":{"device":{"id":"d1"}}}
+`)
+	u1 := mustProfile(t, e, "user_id:u1")
+	pid1, _ := parsePID(u1.ID)
+	err := e.db.View(func(t2 *store.Txn) error {
+		rec, err := e.refusedRecord(t2, 1)
+		if err != nil {
+			return err
+		}
+		if len(rec.Dropped) != 2 || !slices.Equal(rec.Others, []uint64{pid1}) {
+			t.Errorf("refused merge dropped %v, others %v; want two dropped, others [%d]", rec.Dropped, rec.Others, pid1)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -557,28 +579,31 @@ func TestProfileIndexLastSeen(t *testing.T) {
 	}
 }
 
-// A hash collision in the identity cache must never attach an event to the
-// wrong profile: the owner a hash points at is checked against the
-// profile's identifiers and the store answers when they disagree.
-func TestIdentityCacheCollisionIsHarmless(t *testing.T) {
-	e := openTest(t)
-	ingestString(t, e, `{"type":"identify","messageId":"1","userId":"u1"}
-{"type":"identify","messageId":"2","userId":"u2"}
+// The in-memory identity index is keyed by a digest of type and value: the
+// same value under two types is two identifiers, in the process that wrote
+// them and in a later one that reads the index from the store.
+func TestIdentityIndexKeepsTypesApart(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	ingestString(t, e, `{"type":"identify","messageId":"1","userId":"x"}
+{"type":"track","messageId":"2","anonymousId":"x","event":"Ping"}
 `)
-	u2 := mustProfile(t, e, "user_id:u2")
-	// Make u2's hash point at u1's profile, as a colliding identifier would.
-	u1 := mustProfile(t, e, "user_id:u1")
-	pid1, _ := parsePID(u1.ID)
-	e.writeMu.Lock()
-	e.idents[xxhash.Sum64(store.IdentKey("user_id", "u2"))] = pid1
-	e.writeMu.Unlock()
-	ingestString(t, e, `{"type":"track","messageId":"3","userId":"u2","event":"Ping"}
-`)
-	if got := mustProfile(t, e, "user_id:u2"); got.ID != u2.ID || got.EventCount != 2 {
-		t.Fatalf("u2's event went astray: %s with %d events", got.ID, got.EventCount)
+	byUser, byAnon := mustProfile(t, e, "user_id:x"), mustProfile(t, e, "anonymous_id:x")
+	if byUser.ID == byAnon.ID {
+		t.Fatalf("user_id:x and anonymous_id:x share %s", byUser.ID)
 	}
-	if got := mustProfile(t, e, "user_id:u1"); got.EventCount != 1 {
-		t.Fatalf("u1 received an event: %d", got.EventCount)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = openDir(t, dir)
+	ingestString(t, e, `{"type":"track","messageId":"3","anonymousId":"x","event":"Ping"}
+{"type":"track","messageId":"4","userId":"x","event":"Ping"}
+`)
+	if got := mustProfile(t, e, "anonymous_id:x"); got.ID != byAnon.ID || got.EventCount != 2 {
+		t.Fatalf("anonymous_id:x after reopening: %s with %d events, want %s with 2", got.ID, got.EventCount, byAnon.ID)
+	}
+	if got := mustProfile(t, e, "user_id:x"); got.ID != byUser.ID || got.EventCount != 2 {
+		t.Fatalf("user_id:x after reopening: %s with %d events, want %s with 2", got.ID, got.EventCount, byUser.ID)
 	}
 }
 

@@ -372,7 +372,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 
 // resetCaches drops the writer caches after a write that bypassed them.
 func (e *Engine) resetCaches() {
-	e.idents = make(map[uint64]uint64)
+	e.idents = make(map[identDigest]uint64)
 	e.complete = false
 	e.profiles = make(map[uint64]*profileRec)
 	e.seqs = nil

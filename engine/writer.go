@@ -4,13 +4,15 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	json "github.com/goccy/go-json"
 
+	"github.com/loupe-cdp/loupe/engine/consent"
 	"github.com/loupe-cdp/loupe/engine/identity"
 	"github.com/loupe-cdp/loupe/engine/segment"
 	"github.com/loupe-cdp/loupe/store"
@@ -34,14 +36,11 @@ type writer struct {
 	// not stored, so a repeat in the same run is a duplicate, a repeat in a
 	// later run is suppressed again.
 	suppressedMsgs map[msgDigest]struct{}
-	// pendingIdents holds the exact owners written since the snapshot was
-	// taken, for the rare lookups the hash map cannot answer (collisions).
-	pendingIdents map[string]uint64
-	keyBuf        []byte
-	persisted     map[uint64]int64 // last-seen value of each cached profile as stored
-	freshFrom     uint64           // nextPID when the writer started
-	units         int
-	onReject      func(source string, line int, reason string)
+	keyBuf         []byte
+	persisted      map[uint64]int64 // last-seen value of each cached profile as stored
+	freshFrom      uint64           // nextPID when the writer started
+	units          int
+	onReject       func(source string, line int, reason string)
 
 	inflight sync.WaitGroup
 	errMu    sync.Mutex
@@ -57,14 +56,19 @@ type unit struct {
 	msgs       []byte                 // digests of the messageIds the unit ingests, 16 bytes each
 	chain      []byte                 // block of global consent chain entries (consent_ledger.go)
 	chainFirst uint64                 // sequence number of the block's first entry
-	dirty      map[uint64]*profileRec
-	events     int
-	bytes      int
-	rejects    []rejectLine
-	checkpoint *Checkpoint
-	noSplit    bool // IngestBatch: one transaction whatever its size
-	maxEvents  int  // the unit is full at this many events
-	delta      counters
+	// consentHead and profileHeads are the heads of the global consent
+	// chain and of each profile chain the unit extends, as its last record
+	// left them (consent_ledger.go).
+	consentHead  consent.Head
+	profileHeads map[uint64]consent.Head
+	dirty        map[uint64]*profileRec
+	events       int
+	bytes        int
+	rejects      []rejectLine
+	checkpoint   *Checkpoint
+	noSplit      bool // IngestBatch: one transaction whatever its size
+	maxEvents    int  // the unit is full at this many events
+	delta        counters
 	// snap is the writer's read snapshot, for hooks that read the store
 	// while the unit is built.
 	snap *store.Txn
@@ -113,7 +117,6 @@ func (w *writer) openSnapshot() {
 	w.snap = w.e.db.NewTxn(false)
 	w.persisted = make(map[uint64]int64)
 	w.e.profiles = make(map[uint64]*profileRec)
-	w.pendingIdents = make(map[string]uint64)
 	// Everything written so far is committed and visible to the new
 	// snapshot: per-profile consent state can be read back when needed, and
 	// only profiles created from now on are known to have nothing stored.
@@ -140,59 +143,49 @@ func (w *writer) wait() error {
 	return w.err
 }
 
+// identDigest is the key of the engine's in-memory identity index: two
+// independent 64-bit hashes of an identifier, seeded afresh by each process
+// (the index never leaves memory). A wrong merge would need two of the
+// store's identifiers to collide in all 128 bits, about 1 in 10^25 for ten
+// million of them, the odds the messageId digests accept too; in exchange
+// a hit is final, with no look at the owner's record to confirm it.
+type identDigest [2]uint64
+
+var identSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+func digestIdent(id identity.ID) identDigest {
+	return identDigest{maphash.Comparable(identSeeds[0], id), maphash.Comparable(identSeeds[1], id)}
+}
+
 // OwnerOf implements identity.Owner.
 func (w *writer) OwnerOf(id identity.ID) uint64 {
-	w.keyBuf = store.AppendIdentKey(w.keyBuf[:0], id.Type, id.Value)
-	h := xxhash.Sum64(w.keyBuf)
-	if pid, ok := w.e.idents[h]; ok {
-		if pid == 0 || w.owns(pid, id) {
-			return pid
-		}
-		// A different identifier with the same hash: ask the store.
-		return w.storedOwner()
+	k := digestIdent(id)
+	if pid, ok := w.e.idents[k]; ok {
+		return pid
 	}
 	if w.e.complete {
 		return 0
 	}
-	pid := w.storedOwner()
-	w.e.idents[h] = pid
+	pid := w.storedOwner(id)
+	w.e.idents[k] = pid
 	return pid
 }
 
-// owns reports whether profile pid holds id (false if it cannot be read).
-func (w *writer) owns(pid uint64, id identity.ID) bool {
-	p, err := w.profile(pid)
-	if err != nil || p == nil {
-		return false
-	}
-	for i := range p.IDs {
-		if p.IDs[i].T == id.Type && p.IDs[i].V == id.Value {
-			return true
-		}
-	}
-	return false
-}
-
-// storedOwner reads the owner of the identifier in keyBuf from the
-// snapshot, or from the unit's pending writes when it was attached since.
-func (w *writer) storedOwner() uint64 {
-	if pid, ok := w.pendingIdents[string(w.keyBuf)]; ok {
-		return pid
-	}
-	v, err := w.snap.Get(append([]byte{store.PrefixIdentity}, w.keyBuf...))
+// storedOwner reads the owner of id from the snapshot. Whatever this
+// writer attached since the snapshot was taken is in the engine's identity
+// index already, so the snapshot is only asked about the rest.
+func (w *writer) storedOwner(id identity.ID) uint64 {
+	v, err := w.snap.Get(store.IdentityKey(id.Type, id.Value))
 	if err != nil || len(v) != 8 {
 		return 0
 	}
 	return store.Uint64(v, 0)
 }
 
-// setOwner records that pid owns the encoded identifier key.
-func (w *writer) setOwner(key []byte, pid uint64) {
-	w.e.idents[xxhash.Sum64(key)] = pid
-	if w.pendingIdents != nil {
-		w.pendingIdents[string(key)] = pid
-	}
-	w.unit.set(append([]byte{store.PrefixIdentity}, key...), putUint64(pid))
+// setOwner records that pid owns id.
+func (w *writer) setOwner(id identity.ID, pid uint64) {
+	w.e.idents[digestIdent(id)] = pid
+	w.unit.set(store.IdentityKey(id.Type, id.Value), putUint64(pid))
 }
 
 // CountOf implements identity.Owner.
@@ -348,11 +341,8 @@ func (w *writer) apply(d *decoded) error {
 
 	// Links: each kept identifier that is new, or sits in another profile
 	// than the anchor, is joined to the anchor by this event.
-	owners := make([]uint64, len(dec.Kept))
+	owners := dec.Owners
 	anchor := 0
-	for i, id := range dec.Kept {
-		owners[i] = w.OwnerOf(id)
-	}
 	for i := range dec.Kept {
 		if owners[i] != 0 {
 			anchor = i
@@ -388,7 +378,7 @@ func (w *writer) apply(d *decoded) error {
 	}
 	for i, id := range dec.Kept {
 		if owners[i] == 0 {
-			w.setOwner(store.IdentKey(id.Type, id.Value), target.PID)
+			w.setOwner(id, target.PID)
 			w.unit.delta.Idents[id.Type]++
 		}
 	}
@@ -431,7 +421,7 @@ func (w *writer) merge(target *profileRec, otherPID uint64) error {
 	e := w.e
 	target.absorb(other, &e.cfg.Profiles)
 	for _, id := range other.IDs {
-		w.setOwner(store.IdentKey(id.T, id.V), target.PID)
+		w.setOwner(identity.ID{Type: id.T, Value: id.V}, target.PID)
 	}
 	w.unit.set(store.PIDKey(store.PrefixMerged, other.PID), putUint64(target.PID))
 	for _, m := range other.Merged {
@@ -482,7 +472,7 @@ func (w *writer) refuse(ev *segment.Event, dec identity.Decision, pid uint64) er
 	}
 	for _, id := range dec.Dropped {
 		rec.Dropped = append(rec.Dropped, id.String())
-		if o := w.OwnerOf(id); o != 0 && o != pid {
+		if o := w.OwnerOf(id); o != 0 && o != pid && !slices.Contains(rec.Others, o) {
 			rec.Others = append(rec.Others, o)
 		}
 	}
@@ -519,7 +509,9 @@ func (e *Engine) nextCounter(t *store.Txn, name string) (uint64, error) {
 	}
 	v++
 	e.seqs[name] = v
-	e.dirtySeqs = append(e.dirtySeqs, name)
+	if !slices.Contains(e.dirtySeqs, name) {
+		e.dirtySeqs = append(e.dirtySeqs, name)
+	}
 	return v, nil
 }
 
@@ -575,6 +567,10 @@ func (w *writer) flush(final bool) error {
 	}
 	if len(u.chain) > 0 {
 		u.set(store.ConsentChainKey(u.chainFirst), u.chain)
+		u.set(store.MetaKey("consent/head"), u.consentHead.Bytes())
+	}
+	for pid, h := range u.profileHeads {
+		u.set(store.ConsentProfileHeadKey(pid), h.Bytes())
 	}
 	next := e.counters.plus(u.delta)
 	for _, name := range counterNames {

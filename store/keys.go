@@ -159,7 +159,7 @@ func ParseIdentKey(b []byte) (typ, value string, err error) {
 
 // IdentityKey is the identity index key of an identifier.
 func IdentityKey(typ, value string) []byte {
-	return append([]byte{PrefixIdentity}, IdentKey(typ, value)...)
+	return AppendIdentKey(append(make([]byte, 0, 2+len(typ)+len(value)), PrefixIdentity), typ, value)
 }
 
 // IdentityTypePrefix is the identity index prefix of one identifier type

@@ -17,6 +17,9 @@ type Decision struct {
 	// Kept are the identifiers the event attaches with, highest priority
 	// first.
 	Kept []ID
+	// Owners holds, for each of Kept, the profile that held it when the
+	// decision was made (0 for a new identifier).
+	Owners []uint64
 	// Profiles are the distinct existing profiles the kept identifiers point
 	// at; more than one means they merge.
 	Profiles []uint64
@@ -39,7 +42,7 @@ func (r *Rules) Decide(ids []ID, g Owner) Decision {
 	for {
 		profiles, broken := r.check(kept, owners[:len(kept)], g)
 		if broken == "" || len(kept) <= 1 {
-			d.Kept, d.Profiles = kept, profiles
+			d.Kept, d.Owners, d.Profiles = kept, owners[:len(kept)], profiles
 			return d
 		}
 		if d.Reason == "" {

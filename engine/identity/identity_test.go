@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -75,6 +76,14 @@ func TestDecideRefusesSecondUserID(t *testing.T) {
 	}
 	if len(d.Dropped) != 2 || d.Dropped[0].Type != AnonymousID || d.Reason == "" {
 		t.Fatalf("drops %+v reason %q", d.Dropped, d.Reason)
+	}
+	if !slices.Equal(d.Owners, []uint64{0}) {
+		t.Fatalf("owners %v, want [0] for the new u2", d.Owners)
+	}
+	// Identifiers joining a profile carry its id, aligned with Kept.
+	d = r.Decide([]ID{{AnonymousID, "a2"}, {DeviceID, "d1"}}, g)
+	if len(d.Kept) != 2 || d.Kept[0] != (ID{DeviceID, "d1"}) || !slices.Equal(d.Owners, []uint64{1, 0}) {
+		t.Fatalf("kept %v owners %v, want [device_id:d1 anonymous_id:a2] [1 0]", d.Kept, d.Owners)
 	}
 }
 
