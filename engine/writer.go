@@ -53,6 +53,7 @@ type unit struct {
 	dels       [][]byte
 	batches    map[uint64]*eventBatch // each profile's events in this unit (codec.go)
 	links      map[uint64]*linkBlock  // each profile's new links in this unit (links.go)
+	linkSeq    uint64                 // the sequence number of the unit's link blocks
 	msgs       []byte                 // digests of the messageIds the unit ingests, 16 bytes each
 	chain      []byte                 // block of global consent chain entries (consent_ledger.go)
 	chainFirst uint64                 // sequence number of the block's first entry
@@ -531,17 +532,12 @@ func (w *writer) flush(final bool) error {
 	if u.empty() {
 		return nil
 	}
-	for pid, b := range u.batches {
-		u.set(b.key(pid), b.value())
-	}
 	if len(u.links) > 0 {
 		seq, err := e.nextCounter(w.snap, "linkblock")
 		if err != nil {
 			return err
 		}
-		for pid, lb := range u.links {
-			u.set(store.LinkBlockKey(pid, seq), lb.value())
-		}
+		u.linkSeq = seq
 	}
 	for pid, p := range u.dirty {
 		b, err := encodeProfile(p)
@@ -591,46 +587,22 @@ func (w *writer) flush(final bool) error {
 	e.applyDelta(u.delta)
 	e.snapshotNoteUnit(u) // rows re-read lazily from the store; see snapshot.go
 
-	txn := e.db.NewTxn(true)
-	for _, d := range u.dels {
-		if err := txn.Delete(d); err != nil {
-			txn.Discard()
-			return fmt.Errorf("commit: %w", err)
-		}
-	}
-	for _, s := range u.sets {
-		if err := txn.Set(s.k, s.v); err != nil {
-			if errors.Is(err, store.ErrTxnTooBig) && !u.noSplit {
-				// Units are sized well under Badger's limit; a unit this
-				// big holds huge messages. Commit what is there and go on.
-				if err := txn.Commit(); err != nil {
-					return fmt.Errorf("commit: %w", err)
-				}
-				txn = e.db.NewTxn(true)
-				if err := txn.Set(s.k, s.v); err == nil {
-					continue
-				}
-			}
-			txn.Discard()
-			return fmt.Errorf("commit: %w", err)
-		}
-	}
 	if final {
-		if err := txn.Commit(); err != nil {
+		if err := e.commitUnit(u); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
 	} else {
 		w.inflight.Add(1)
-		txn.CommitAsync(func(err error) {
-			if err != nil {
+		go func() {
+			defer w.inflight.Done()
+			if err := e.commitUnit(u); err != nil {
 				w.errMu.Lock()
 				if w.err == nil {
 					w.err = fmt.Errorf("commit: %w", err)
 				}
 				w.errMu.Unlock()
 			}
-			w.inflight.Done()
-		})
+		}()
 	}
 	w.units++
 	if w.units%refreshEvery == 0 || len(e.profiles) > profileCacheN {
@@ -641,6 +613,47 @@ func (w *writer) flush(final bool) error {
 		w.openSnapshot()
 	}
 	return nil
+}
+
+// commitUnit writes a flushed unit in one transaction (more when a unit of
+// huge messages outgrows Badger's limit: then it commits what it has and
+// goes on). It encodes the unit's event and link values itself: nothing
+// changes them once the unit is flushed, so this work, like the commit,
+// runs beside the writer building the next unit rather than on its path.
+func (e *Engine) commitUnit(u *unit) error {
+	sets := make([]kv, 0, len(u.batches)+len(u.links)+len(u.sets))
+	for pid, b := range u.batches {
+		sets = append(sets, kv{b.key(pid), b.value()})
+	}
+	for pid, lb := range u.links {
+		sets = append(sets, kv{store.LinkBlockKey(pid, u.linkSeq), lb.value()})
+	}
+	sets = append(sets, u.sets...)
+	txn := e.db.NewTxn(true)
+	for _, d := range u.dels {
+		if err := txn.Delete(d); err != nil {
+			txn.Discard()
+			return err
+		}
+	}
+	for _, s := range sets {
+		if err := txn.Set(s.k, s.v); err != nil {
+			if errors.Is(err, store.ErrTxnTooBig) && !u.noSplit {
+				// Units are sized well under Badger's limit; a unit this
+				// big holds huge messages. Commit what is there and go on.
+				if err := txn.Commit(); err != nil {
+					return err
+				}
+				txn = e.db.NewTxn(true)
+				if err := txn.Set(s.k, s.v); err == nil {
+					continue
+				}
+			}
+			txn.Discard()
+			return err
+		}
+	}
+	return txn.Commit()
 }
 
 // plus returns c with d added. c is left alone: its Idents map may be

@@ -235,8 +235,8 @@ func (db *DB) Update(fn func(*Txn) error) error {
 	return db.bdb.Update(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
 }
 
-// NewTxn starts a transaction the caller commits or discards. Long-running
-// writers use it to pipeline commits with CommitAsync.
+// NewTxn starts a transaction the caller commits (Commit, or CommitAsync to
+// go on meanwhile) or discards.
 func (db *DB) NewTxn(update bool) *Txn { return &Txn{t: db.bdb.NewTransaction(update)} }
 
 // DropPrefix physically removes every live key under each prefix. It blocks
