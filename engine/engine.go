@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/engine/internal/digestmap"
 	"github.com/loupe-cdp/loupe/store"
 )
 
@@ -51,17 +52,17 @@ type Engine struct {
 	// writeMu serialises everything that writes profiles, identities and
 	// events. The caches below belong to the writer and are guarded by it.
 	writeMu sync.Mutex
-	// idents maps the 128-bit digest of an identifier (identDigest) to its
+	// idents maps the 128-bit digest of an identifier (digestIdent) to its
 	// owning pid (0: known absent). It is authoritative for the
 	// identifiers it holds, so a hit needs no store read and no look at the
 	// owner's record. 24 bytes an identifier instead of ~80 with string
 	// keys: millions fit.
-	idents   map[identDigest]uint64
+	idents   *digestmap.Map[uint64]
 	complete bool // idents holds every identity in the store
 	profiles map[uint64]*profileRec
 	// msgs holds the digest of every stored messageId (messages.go),
 	// loaded by the first writer; nil until then.
-	msgs    map[msgDigest]struct{}
+	msgs    *messageSet
 	nextPID uint64
 	nextSeq uint64
 	// counters change under writeMu and statsMu; Stats reads them under
@@ -112,7 +113,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		now:        opts.Now,
 		actor:      opts.Actor,
 		log:        opts.Logger,
-		idents:     make(map[identDigest]uint64),
+		idents:     &digestmap.Map[uint64]{},
 		profiles:   make(map[uint64]*profileRec),
 		unitEvents: unitEvents,
 

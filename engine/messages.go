@@ -2,9 +2,11 @@ package engine
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"slices"
 
+	"github.com/loupe-cdp/loupe/engine/internal/digestmap"
 	"github.com/loupe-cdp/loupe/store"
 )
 
@@ -12,7 +14,9 @@ import (
 // first 16 bytes of its SHA-256. Digests are stored in one block per ingest
 // unit ('M' keys) and held in memory, all of them, for the writer: a
 // duplicate check is a map lookup and costs the store nothing, where a key
-// per event was one key in five of a bulk ingest. A 128-bit cryptographic
+// per event was one key in five of a bulk ingest. The set is a
+// digestmap (engine/internal/digestmap), not a Go map: a lookup per event
+// into millions of entries is one cache miss there against several. A 128-bit cryptographic
 // digest makes a false duplicate (an event dropped for another's id) as
 // likely as a SHA-256 collision: negligible, even for crafted ids.
 //
@@ -22,6 +26,14 @@ import (
 // msgDigest identifies a messageId in the dedupe set.
 type msgDigest [16]byte
 
+// key is d as a digestmap key: its two halves.
+func (d msgDigest) key() digestmap.Key {
+	return digestmap.Key{binary.LittleEndian.Uint64(d[:8]), binary.LittleEndian.Uint64(d[8:])}
+}
+
+// messageSet is the engine's set of stored messageId digests.
+type messageSet = digestmap.Map[struct{}]
+
 const msgBlockVersion = 1
 
 // digestMessage is the dedupe digest of a messageId.
@@ -30,19 +42,20 @@ func digestMessage(id string) msgDigest {
 	return msgDigest(s[:16])
 }
 
-// messageSet returns the digests of every stored messageId, loading them
+// messages returns the digests of every stored messageId, loading them
 // on first use. Caller holds writeMu.
-func (e *Engine) messageSet() (map[msgDigest]struct{}, error) {
+func (e *Engine) messages() (*messageSet, error) {
 	if e.msgs != nil {
 		return e.msgs, nil
 	}
 	e.statsMu.Lock()
 	n := e.counters.Events
 	e.statsMu.Unlock()
-	set := make(map[msgDigest]struct{}, n)
+	set := &messageSet{}
+	set.Grow(int(n))
 	err := e.db.View(func(t *store.Txn) error {
 		return t.Iterate([]byte{store.PrefixMessage}, store.IterOptions{}, func(k, v []byte) error {
-			return forEachDigest(k, v, func(d msgDigest) { set[d] = struct{}{} })
+			return forEachDigest(k, v, func(d msgDigest) { set.Put(d.key(), struct{}{}) })
 		})
 	})
 	if err != nil {
@@ -119,8 +132,10 @@ func (e *Engine) forgetMessages(gone map[msgDigest]struct{}) error {
 	if err != nil {
 		return fmt.Errorf("forget message ids: %w", err)
 	}
-	for d := range gone {
-		delete(e.msgs, d) // a nil map (not loaded yet) is fine
+	if e.msgs != nil { // else not loaded yet
+		for d := range gone {
+			e.msgs.Delete(d.key())
+		}
 	}
 	return nil
 }

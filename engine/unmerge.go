@@ -9,6 +9,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/engine/internal/digestmap"
 	"github.com/loupe-cdp/loupe/engine/segment"
 	"github.com/loupe-cdp/loupe/store"
 )
@@ -372,7 +373,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 
 // resetCaches drops the writer caches after a write that bypassed them.
 func (e *Engine) resetCaches() {
-	e.idents = make(map[identDigest]uint64)
+	e.idents = &digestmap.Map[uint64]{}
 	e.complete = false
 	e.profiles = make(map[uint64]*profileRec)
 	e.seqs = nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/loupe-cdp/loupe/engine/consent"
 	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/engine/internal/digestmap"
 	"github.com/loupe-cdp/loupe/engine/segment"
 	"github.com/loupe-cdp/loupe/store"
 )
@@ -31,7 +32,7 @@ type writer struct {
 
 	// msgs is the engine's set of every stored messageId digest
 	// (messages.go), which this writer extends as it goes.
-	msgs map[msgDigest]struct{}
+	msgs *messageSet
 	// suppressedMsgs holds the messageIds suppressed in this run: they are
 	// not stored, so a repeat in the same run is a duplicate, a repeat in a
 	// later run is suppressed again.
@@ -104,7 +105,7 @@ func (u *unit) del(k []byte)    { u.dels = append(u.dels, k) }
 var deletedProfile = &profileRec{}
 
 func (e *Engine) newWriter() (*writer, error) {
-	msgs, err := e.messageSet()
+	msgs, err := e.messages()
 	if err != nil {
 		return nil, err
 	}
@@ -144,31 +145,29 @@ func (w *writer) wait() error {
 	return w.err
 }
 
-// identDigest is the key of the engine's in-memory identity index: two
+var identSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+
+// digestIdent is the key of the engine's in-memory identity index: two
 // independent 64-bit hashes of an identifier, seeded afresh by each process
 // (the index never leaves memory). A wrong merge would need two of the
 // store's identifiers to collide in all 128 bits, about 1 in 10^25 for ten
 // million of them, the odds the messageId digests accept too; in exchange
 // a hit is final, with no look at the owner's record to confirm it.
-type identDigest [2]uint64
-
-var identSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
-
-func digestIdent(id identity.ID) identDigest {
-	return identDigest{maphash.Comparable(identSeeds[0], id), maphash.Comparable(identSeeds[1], id)}
+func digestIdent(id identity.ID) digestmap.Key {
+	return digestmap.Key{maphash.Comparable(identSeeds[0], id), maphash.Comparable(identSeeds[1], id)}
 }
 
 // OwnerOf implements identity.Owner.
 func (w *writer) OwnerOf(id identity.ID) uint64 {
 	k := digestIdent(id)
-	if pid, ok := w.e.idents[k]; ok {
+	if pid, ok := w.e.idents.Get(k); ok {
 		return pid
 	}
 	if w.e.complete {
 		return 0
 	}
 	pid := w.storedOwner(id)
-	w.e.idents[k] = pid
+	w.e.idents.Put(k, pid)
 	return pid
 }
 
@@ -185,7 +184,7 @@ func (w *writer) storedOwner(id identity.ID) uint64 {
 
 // setOwner records that pid owns id.
 func (w *writer) setOwner(id identity.ID, pid uint64) {
-	w.e.idents[digestIdent(id)] = pid
+	w.e.idents.Put(digestIdent(id), pid)
 	w.unit.set(store.IdentityKey(id.Type, id.Value), putUint64(pid))
 }
 
@@ -298,7 +297,7 @@ func (w *writer) add(d *decoded, source string) error {
 // duplicate reports whether a messageId was ingested before, by any run,
 // or suppressed earlier in this one.
 func (w *writer) duplicate(d msgDigest) bool {
-	if _, ok := w.msgs[d]; ok {
+	if w.msgs.Has(d.key()) {
 		return true
 	}
 	_, ok := w.suppressedMsgs[d]
@@ -398,7 +397,7 @@ func (w *writer) apply(d *decoded) error {
 	}
 	batch.add(t, seq, d.header, ev.Raw)
 	w.unit.bytes += len(d.header) + len(ev.Raw) + 32
-	w.msgs[d.digest] = struct{}{}
+	w.msgs.Put(d.digest.key(), struct{}{})
 	w.unit.msgs = append(w.unit.msgs, d.digest[:]...)
 	if err := e.onEvent(w.unit, target.PID, d); err != nil {
 		return err
