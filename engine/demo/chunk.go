@@ -15,6 +15,7 @@ const (
 	pctAlias        = 30
 	pctMultiDevice  = 20
 	pctThirdDevice  = 30 // of multi-device people
+	pctAnonDevice   = 50 // of extra devices: used signed out first, so their profile merges at sign-in
 	pctSharedDevice = 3  // people who start a shared family device with the next person
 	pctBuyers       = 35
 	pctRepeat30d    = 40 // of buyers: 2+ orders in the last 30 days
@@ -250,10 +251,7 @@ func (g *chunkGen) newPerson(idx int) *person {
 	}
 	if g.pct(pctPhone) {
 		f := phoneFormats[g.rng.IntN(len(phoneFormats))]
-		p.phone = fmt.Sprintf(f, idx%10000)
-		if strings.Contains(f, "%02d") {
-			p.phone = fmt.Sprintf(f, idx%100)
-		}
+		p.phone = fmt.Sprintf(f.format, f.base+idx/10000%f.span, idx%10000)
 	}
 	r := g.rng.IntN(100)
 	for _, pl := range plans {

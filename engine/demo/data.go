@@ -38,7 +38,21 @@ var plans = []struct {
 	cum  int
 }{{"free", 45}, {"starter", 70}, {"pro", 90}, {"enterprise", 100}}
 
-var phoneFormats = []string{"(415) 555-%04d", "+1 415-555-%04d", "415.555.%04d", "+44 20 7946 %04d", "0049 30 901820%02d"}
+// phoneFormats write a person's number, from two parts of their index: hi
+// is base + (idx/10,000) mod span, lo is idx mod 10,000. Every person up to
+// span × 10,000 (8M for the US formats) has a number of their own, as people
+// mostly do; a pool of numbers shared by hundreds of people made every one
+// of them a refused merge and split them from their anonymous browsing.
+var phoneFormats = []struct {
+	format     string
+	base, span int
+}{
+	{"(415) %03d-%04d", 200, 800},
+	{"+1 415-%03d-%04d", 200, 800},
+	{"415.%03d.%04d", 200, 800},
+	{"+44 20 %04d %04d", 0, 10000},
+	{"0049 30 %04d%04d", 0, 10000},
+}
 
 type product struct {
 	id, sku, name string

@@ -37,6 +37,7 @@ type Summary struct {
 	People            int // identified people (each gets a userId)
 	AnonymousVisitors int // visitors who never sign up
 	MultiDevicePeople int // people seen on 2 or 3 devices
+	SignedOutDevices  int // extra devices used signed out before signing in: a merge each
 	SharedDevices     int // devices (and anonymousIds) shared by two people
 	Aliases           int // alias messages
 	JunkIdentifiers   int // messages carrying a blocklisted identifier
@@ -68,7 +69,7 @@ func (s Summary) String() string {
 		label string
 		n     int
 	}{
-		{"people", s.People}, {"anonymous-only", s.AnonymousVisitors}, {"multi-device", s.MultiDevicePeople},
+		{"people", s.People}, {"anonymous-only", s.AnonymousVisitors}, {"multi-device", s.MultiDevicePeople}, {"signed-out devices", s.SignedOutDevices},
 		{"shared devices", s.SharedDevices}, {"aliases", s.Aliases}, {"junk identifiers", s.JunkIdentifiers},
 		{"orders", s.Orders}, {"2+ orders in 30d", s.RepeatBuyers30d}, {"consent events", s.ConsentEvents},
 		{"consent prefs", s.ConsentPrefPeople}, {"GPC people", s.GPCPeople}, {"no messageId", s.WithoutMessageID},
@@ -82,6 +83,7 @@ func (s *Summary) add(o *Summary) {
 	s.People += o.People
 	s.AnonymousVisitors += o.AnonymousVisitors
 	s.MultiDevicePeople += o.MultiDevicePeople
+	s.SignedOutDevices += o.SignedOutDevices
 	s.SharedDevices += o.SharedDevices
 	s.Aliases += o.Aliases
 	s.JunkIdentifiers += o.JunkIdentifiers

@@ -46,7 +46,7 @@ func (g *chunkGen) person(idx int) {
 		t = g.after(t, 10*24*time.Hour)
 		d := &p.devices[g.rng.IntN(len(p.devices))]
 		if d.mobile {
-			g.screen(p, d, t)
+			g.screen(p, d, t, true)
 			continue
 		}
 		g.page(p, d, t, true)
@@ -61,10 +61,22 @@ func (g *chunkGen) person(idx int) {
 	}
 	for i := 1; i < len(p.devices); i++ {
 		d := &p.devices[i]
+		if g.pct(pctAnonDevice) {
+			// Used signed out before the sign-up: the device gets a profile
+			// of its own, which merges into the person's when they sign in
+			// on it.
+			ts := g.between(g.start, signup).Truncate(time.Millisecond)
+			if d.mobile {
+				g.screen(p, d, ts, false)
+			} else {
+				g.page(p, d, ts, false)
+			}
+			g.sum.SignedOutDevices++
+		}
 		for range 1 + g.rng.IntN(2) {
 			ts := g.between(signup, g.now).Truncate(time.Millisecond)
 			if d.mobile {
-				g.screen(p, d, ts)
+				g.screen(p, d, ts, true)
 			} else {
 				g.page(p, d, ts, true)
 			}
@@ -186,9 +198,13 @@ func (g *chunkGen) identify(p *person, anonID string, t time.Time, email string,
 	g.end()
 }
 
-func (g *chunkGen) screen(p *person, d *device, t time.Time) {
+func (g *chunkGen) screen(p *person, d *device, t time.Time, signedIn bool) {
 	os := mobileOS[d.os]
-	g.begin(tScreen, t, p.userID, d.anonID)
+	userID := ""
+	if signedIn {
+		userID = p.userID
+	}
+	g.begin(tScreen, t, userID, d.anonID)
 	e := &g.e
 	e.str("name", screens[g.rng.IntN(len(screens))])
 	e.obj("properties")
