@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -152,29 +153,79 @@ func TestSchema1EventValuesStillRead(t *testing.T) {
 	}
 }
 
+// Batches that compress are stored as S2 blocks (version 3), the others as
+// they are (version 2); both read back event for event.
+func TestEventBatchValueVersions(t *testing.T) {
+	long := []byte(`{"type":"page","properties":{"path":"/pricing","title":"Pricing"},"context":{"userAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7)","page":{"path":"/pricing","title":"Pricing"}}}`)
+	for _, c := range []struct {
+		name    string
+		events  int
+		raw     []byte
+		version byte
+	}{
+		{"compressible", 20, long, eventCodecBatchS2},
+		{"too small to pay", 1, []byte(`{"type":"track"}`), eventCodecBatch},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b eventBatch
+			for i := range c.events {
+				b.add(ct0.UnixNano()+int64(i), uint64(i+1), []byte("\x04page\x07Pricing\x02m"+string(rune('a'+i))), c.raw)
+			}
+			var scratch valueScratch
+			v := b.value(&scratch)
+			if v[0] != c.version {
+				t.Fatalf("version %d, want %d (%d bytes)", v[0], c.version, len(v))
+			}
+			if again := b.value(&scratch); !bytes.Equal(again, v) {
+				t.Fatal("a reused scratch changed the value")
+			}
+			n := 0
+			err := forEachEvent(b.key(1), v, func(ns int64, seq uint64, body []byte) error {
+				ev, err := decodeEvent(1, ns, body)
+				if err != nil || ns != ct0.UnixNano()+int64(n) || seq != uint64(n+1) || !bytes.Equal(ev.Raw, c.raw) || ev.MessageID != "m"+string(rune('a'+n)) {
+					t.Errorf("event %d: %v at %d seq %d: %+v", n, err, ns, seq, ev)
+				}
+				n++
+				return nil
+			})
+			if err != nil || n != c.events {
+				t.Fatalf("read %d of %d events: %v", n, c.events, err)
+			}
+		})
+	}
+}
+
 func TestDamagedEventValuesNeverPanic(t *testing.T) {
 	// A stored value cut short or with a byte flipped is an error for the
-	// reader, never a panic or a read past the value.
-	var b eventBatch
-	b.add(ct0.UnixNano(), 7, []byte("\x05track\x01E\x02m1"), []byte(`{"type":"track"}`))
-	b.add(ct0.UnixNano()+1, 9, []byte("\x04page\x00\x02m2"), []byte(`{"type":"page"}`))
-	k, v := b.key(1), b.value()
-	n := 0
-	if err := forEachEvent(k, v, func(int64, uint64, []byte) error { n++; return nil }); err != nil || n != 2 {
-		t.Fatalf("intact value: %d events, %v", n, err)
+	// reader, never a panic or a read past the value; compressed or not.
+	var small, big eventBatch
+	small.add(ct0.UnixNano(), 7, []byte("\x05track\x01E\x02m1"), []byte(`{"type":"track"}`))
+	small.add(ct0.UnixNano()+1, 9, []byte("\x04page\x00\x02m2"), []byte(`{"type":"page"}`))
+	for i := range 8 {
+		big.add(ct0.UnixNano()+int64(i), uint64(i+1), []byte("\x04page\x00\x02m"+string(rune('a'+i))), []byte(`{"type":"page","properties":{"path":"/a/b/c","title":"A B C"}}`))
 	}
-	for cut := range len(v) {
-		if err := forEachEvent(k, v[:cut], func(int64, uint64, []byte) error { return nil }); err == nil {
-			t.Errorf("value cut to %d of %d bytes read without error", cut, len(v))
+	for _, b := range []*eventBatch{&small, &big} {
+		k, v := b.key(1), b.value(nil)
+		n := 0
+		if err := forEachEvent(k, v, func(int64, uint64, []byte) error { n++; return nil }); err != nil || n != len(b.items) {
+			t.Fatalf("intact version %d value: %d events, %v", v[0], n, err)
+		}
+		for cut := range len(v) {
+			if err := forEachEvent(k, v[:cut], func(int64, uint64, []byte) error { return nil }); err == nil {
+				t.Errorf("version %d value cut to %d of %d bytes read without error", v[0], cut, len(v))
+			}
+		}
+		for i := range v {
+			bad := slices.Clone(v)
+			bad[i] ^= 0xff
+			forEachEvent(k, bad, func(ns int64, seq uint64, body []byte) error {
+				decodeEvent(1, ns, body)
+				return nil
+			})
 		}
 	}
-	for i := range v {
-		bad := slices.Clone(v)
-		bad[i] ^= 0xff
-		forEachEvent(k, bad, func(ns int64, seq uint64, body []byte) error {
-			decodeEvent(1, ns, body)
-			return nil
-		})
+	if v := big.value(nil); v[0] != eventCodecBatchS2 {
+		t.Fatalf("the big batch is stored as version %d, want it compressed", v[0])
 	}
 }
 

@@ -38,6 +38,8 @@ func (e *Engine) migrate() error {
 			return fmt.Errorf("open engine: drop consent message index: %w", err)
 		}
 	}
+	// Schema 2 to 3 rewrites nothing: version 2 event values are still
+	// read, and only new ones are compressed.
 	return e.db.SetSchemaCurrent()
 }
 

@@ -211,7 +211,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				}
 				rw := rewrite{del: slices.Clone(k)}
 				for to, b := range byTo {
-					rw.sets = append(rw.sets, kv{b.key(to), b.value()})
+					rw.sets = append(rw.sets, kv{b.key(to), b.value(nil)})
 				}
 				rewrites = append(rewrites, rw)
 				return nil

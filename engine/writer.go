@@ -621,8 +621,9 @@ func (w *writer) flush(final bool) error {
 // runs beside the writer building the next unit rather than on its path.
 func (e *Engine) commitUnit(u *unit) error {
 	sets := make([]kv, 0, len(u.batches)+len(u.links)+len(u.sets))
+	var scratch valueScratch
 	for pid, b := range u.batches {
-		sets = append(sets, kv{b.key(pid), b.value()})
+		sets = append(sets, kv{b.key(pid), b.value(&scratch)})
 	}
 	for pid, lb := range u.links {
 		sets = append(sets, kv{store.LinkBlockKey(pid, u.linkSeq), lb.value()})

@@ -7,7 +7,7 @@
 // order; times are Unix nanoseconds with the sign bit flipped for the same
 // reason.
 //
-// # Key layout (schema version 2)
+// # Key layout (schema version 3)
 //
 //	prefix  key                                   value
 //	0x00    0x00 name                             meta: "schema" (uint32), "seq/<name>" counters, "secret" (HMAC salt)
@@ -44,7 +44,10 @@
 // dedupe), the chain in blocks of consecutive entries, and a profile's links
 // of one unit in one 'L' block. Opening a version 1 dir migrates it. Version
 // 2 also writes a profile's events of one unit as one 'e' value; the
-// single-event values of version 1 are still read as they are.
+// single-event values of version 1 are still read as they are. Version 3
+// compresses those values (engine/codec.go); the uncompressed ones of
+// version 2 are still read, so opening a version 2 dir only records the new
+// version, which keeps older builds from misreading what this one writes.
 package store
 
 import (
@@ -54,7 +57,7 @@ import (
 )
 
 // SchemaVersion is the on-disk layout this build reads and writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Record kind prefixes; see the package documentation.
 const (
