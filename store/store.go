@@ -113,6 +113,12 @@ func badgerOptions(dir string, opts Options) badger.Options {
 	// twice the data. Together they took the 1M ingest from ~540 to
 	// 410-440 CPU-s. At 20 level-0 tables the ingest was no faster and
 	// readers would merge twice as many tables (BENCHMARKS.md).
+	//
+	// Value log files are 128 MB, not 1 GB: opening a dir reads the last
+	// one through, checking every entry, before writing anywhere else. After
+	// the 1M demo that file held 750 MB and the next command spent 16 s and
+	// 2.5 GB of memory opening the dir. 128 MB still holds the largest value
+	// an ingest unit writes (unitBytes, 32 MB) four times over.
 	bo := badger.DefaultOptions(dir).
 		WithLogger(nil).
 		WithCompression(options.None).
@@ -125,7 +131,8 @@ func badgerOptions(dir string, opts Options) badger.Options {
 		WithMemTableSize(128 << 20).
 		WithBaseLevelSize(256 << 20).
 		WithNumLevelZeroTables(10).
-		WithNumLevelZeroTablesStall(20)
+		WithNumLevelZeroTablesStall(20).
+		WithValueLogFileSize(128 << 20)
 	if opts.MemTableSize > 0 {
 		bo = bo.WithMemTableSize(opts.MemTableSize)
 	}
