@@ -34,5 +34,7 @@ type Event struct {
 	Context map[string]any
 
 	// Raw is the message as received, compacted JSON, for display and export.
+	// It shares the bytes Parse was given when they held no whitespace to
+	// drop (as SDKs send them); the caller must not change those after.
 	Raw []byte
 }
