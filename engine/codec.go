@@ -29,10 +29,11 @@ import (
 // what it has (browse.go). One key per profile per unit instead of one per
 // event took a fifth of the keys out of a bulk ingest. Batches are stored
 // compressed (version 3) unless that saves less than an eighth: Segment
-// JSON shrinks ~2.8x, which cut the value log of the 1M demo from 9.3 GB
-// to ~3.5 GB and, with it, the bytes the commit path copies, checksums and
-// faults in (S2 encodes ~1.2 GB/s and decodes ~5 GB/s a core here). Version
-// 1 is what schema 1 wrote and version 2 schema 2; both are still read.
+// JSON shrinks ~2.8x, which cut the 1M demo's value log from 9.3 to 5.6 GB
+// (the rest is profile and consent records) and, with it, the bytes the
+// commit path copies, checksums and faults in (S2 encodes ~1.2 GB/s and
+// decodes ~5 GB/s a core here). Version 1 is what schema 1 wrote and
+// version 2 schema 2; both are still read.
 const (
 	eventCodecV1      = 1
 	eventCodecBatch   = 2

@@ -14,11 +14,12 @@ import (
 // first 16 bytes of its SHA-256. Digests are stored in one block per ingest
 // unit ('M' keys) and held in memory, all of them, for the writer: a
 // duplicate check is a map lookup and costs the store nothing, where a key
-// per event was one key in five of a bulk ingest. The set is a
-// digestmap (engine/internal/digestmap), not a Go map: a lookup per event
-// into millions of entries is one cache miss there against several. A 128-bit cryptographic
-// digest makes a false duplicate (an event dropped for another's id) as
-// likely as a SHA-256 collision: negligible, even for crafted ids.
+// per event was one key in five of a bulk ingest. The set is a digestmap
+// (engine/internal/digestmap), not a Go map: a lookup per event into
+// millions of entries is one cache miss there against several. A 128-bit
+// cryptographic digest makes a false duplicate (an event dropped for
+// another's id) as likely as a SHA-256 collision: negligible, even for
+// crafted ids.
 //
 // Block layout (value of an 'M' key): msgBlockVersion, then the digests,
 // 16 bytes each, in the order the unit ingested them.
