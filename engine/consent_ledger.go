@@ -329,6 +329,16 @@ func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event, prep *co
 	return nil
 }
 
+// signalFor is the index of purpose's signal in sigs, or -1.
+func signalFor(sigs []consent.Signal, purpose string) int {
+	for i := range sigs {
+		if sigs[i].Purpose == purpose {
+			return i
+		}
+	}
+	return -1
+}
+
 // eventSignals reads the consent decisions an event carries.
 func eventSignals(cfg *consent.Config, ev *segment.Event) []consent.Signal {
 	var out []consent.Signal
@@ -355,23 +365,28 @@ func eventSignals(cfg *consent.Config, ev *segment.Event) []consent.Signal {
 		cm, _ := ev.Context["consent"].(map[string]any)
 		jur, _ := cm["jurisdiction"].(string)
 		pol, _ := cm["policyVersion"].(string)
+		// Every page view of a visitor with preferences carries them, so
+		// this runs for most events: out is sized once, and purposes are
+		// found by a scan of the few signals so far, not a map.
 		cats := make([]string, 0, len(prefs))
+		n := 1 // room for GPC
 		for k := range prefs {
 			cats = append(cats, k)
+			n += len(cfg.CategoryPurposes(k))
 		}
 		slices.Sort(cats)
-		byPurpose := map[string]int{}
+		out = slices.Grow(out, n)
+		first := len(out)
 		for _, cat := range cats {
 			for _, p := range cfg.CategoryPurposes(cat) {
 				ev := "categoryPreferences." + cat // "=true/false" is added when recorded
-				if i, ok := byPurpose[p]; ok {
+				if i := signalFor(out[first:], p); i >= 0 {
 					// Two categories for one purpose: a refusal wins.
 					if !prefs[cat] {
-						out[i].Granted, out[i].Evidence = false, ev
+						out[first+i].Granted, out[first+i].Evidence = false, ev
 					}
 					continue
 				}
-				byPurpose[p] = len(out)
 				out = append(out, consent.Signal{
 					Purpose: p, Granted: prefs[cat], LegalBasis: "consent", Jurisdiction: consent.Jurisdiction(jur),
 					Source: "banner", Policy: pol, Evidence: ev, ChangeOnly: true,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/loupe-cdp/loupe/engine/consent"
+	"github.com/loupe-cdp/loupe/engine/segment"
 	"github.com/loupe-cdp/loupe/store"
 )
 
@@ -404,4 +405,41 @@ func TestReceiptFromEngine(t *testing.T) {
 		t.Errorf("receipt %+v", r)
 	}
 	_ = filepath.Join
+}
+
+// Two categories that map to one purpose give one signal, and a refusal in
+// either wins (the default config maps both Functional and Personalization
+// to personalization).
+func TestCategoryPreferencesOneSignalPerPurpose(t *testing.T) {
+	e := openTest(t)
+	c, err := e.compl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		prefs    map[string]any
+		granted  bool
+		evidence string
+	}{
+		{map[string]any{"Functional": true, "Personalization": false, "Analytics": true}, false, "categoryPreferences.Personalization"},
+		{map[string]any{"Functional": false, "Personalization": true}, false, "categoryPreferences.Functional"},
+		{map[string]any{"Functional": true, "Personalization": true}, true, "categoryPreferences.Functional"},
+	} {
+		ev, err := segment.Parse([]byte(prefsEvent("m1", "user_id:u1", ct0, tc.prefs, true)), ct0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []consent.Signal
+		for _, s := range eventSignals(&c.cfg, &ev) {
+			if s.Purpose == "personalization" {
+				got = append(got, s)
+			}
+		}
+		if len(got) != 1 || got[0].Granted != tc.granted || got[0].Evidence != tc.evidence {
+			t.Errorf("prefs %v: personalization signals %+v, want one, granted %v, evidence %s", tc.prefs, got, tc.granted, tc.evidence)
+		}
+		if sigs := eventSignals(&c.cfg, &ev); sigs[len(sigs)-1].Purpose != consent.SaleOrSharing {
+			t.Errorf("prefs %v: GPC signal missing or not last: %+v", tc.prefs, sigs)
+		}
+	}
 }
