@@ -15,6 +15,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/engine/internal/digestmap"
 	"github.com/loupe-cdp/loupe/engine/segment"
 	"github.com/loupe-cdp/loupe/store"
 )
@@ -135,11 +136,12 @@ type decoded struct {
 	data    []byte
 	ev      segment.Event
 	err     error
-	digest  msgDigest     // of ev.MessageID
-	ids     []identity.ID // usable identifiers, normalised
-	blocked []identity.ID // identifiers on the blocklist
-	header  []byte        // the start of the event's stored body (codec.go)
-	sums    []any         // its properties named in the profile config's SumProperties
+	digest  msgDigest       // of ev.MessageID
+	ids     []identity.ID   // usable identifiers, normalised
+	idKeys  []digestmap.Key // digestIdent of each of ids
+	blocked []identity.ID   // identifiers on the blocklist
+	header  []byte          // the start of the event's stored body (codec.go)
+	sums    []any           // its properties named in the profile config's SumProperties
 	consent consentPrep
 }
 
@@ -157,6 +159,10 @@ func (e *Engine) prepare(d *decoded, now time.Time) {
 	d.ids, d.blocked = e.identifiers(&d.ev)
 	if len(d.ids) == 0 {
 		return // rejected by the writer
+	}
+	d.idKeys = make([]digestmap.Key, len(d.ids))
+	for i, id := range d.ids {
+		d.idKeys[i] = digestIdent(id)
 	}
 	d.header = eventHeader(&d.ev)
 	d.sums = summedProperties(&d.ev, &e.cfg.Profiles)
@@ -277,6 +283,7 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 		case <-ctx.Done():
 			return w.stats, ctx.Err()
 		}
+		w.warm(j)
 		for i := range j.out {
 			d := &j.out[i]
 			lastLine = d.line

@@ -130,3 +130,19 @@ func BenchmarkGoMapGet(b *testing.B) {
 		}
 	}
 }
+
+func TestTouchReadsHomeSlots(t *testing.T) {
+	var m Map[uint64]
+	if m.Touch(Key{1, 2}) != 0 {
+		t.Fatal("Touch on an empty table")
+	}
+	k := Key{5, 9}
+	m.Put(k, 1)
+	// k sits in its home slot; an absent key's home slot is empty.
+	if got := m.Touch(k) + m.Touch(Key{6, 1}); got != 5 {
+		t.Fatalf("Touch = %d, want 5 (k's first word, nothing for the empty slot)", got)
+	}
+	if v, ok := m.Get(k); !ok || v != 1 || m.Len() != 1 {
+		t.Fatal("Touch changed the table")
+	}
+}
