@@ -303,22 +303,7 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 // demo 5.7 GB of allocation. src must be valid JSON (Parse only calls it
 // after validJSON).
 func compact(src []byte) []byte {
-	for i := 0; i < len(src); i++ {
-		switch src[i] {
-		case '"':
-			if i = stringEnd(src, i+1); i < 0 {
-				return src
-			}
-		case ' ', '\t', '\n', '\r':
-			return appendCompact(make([]byte, 0, len(src)), src)
-		}
-	}
-	return src
-}
-
-// appendCompact appends src without insignificant whitespace. src must be
-// valid JSON (Parse only calls it after validJSON).
-func appendCompact(dst, src []byte) []byte {
+	var dst []byte // nil while src needs no change
 	run := 0
 	for i := 0; i < len(src); i++ {
 		switch src[i] {
@@ -327,9 +312,15 @@ func appendCompact(dst, src []byte) []byte {
 				i = len(src)
 			}
 		case ' ', '\t', '\n', '\r':
+			if dst == nil {
+				dst = make([]byte, 0, len(src))
+			}
 			dst = append(dst, src[run:i]...)
 			run = i + 1
 		}
+	}
+	if dst == nil {
+		return src
 	}
 	return append(dst, src[min(run, len(src)):]...)
 }
