@@ -77,7 +77,7 @@ func (c *compliance) loadHead(e *Engine) error {
 		return nil
 	}
 	return e.db.View(func(t *store.Txn) error {
-		b, err := t.Get(store.MetaKey("consent/head"))
+		b, err := t.Get(store.ConsentHeadKey())
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -185,7 +185,7 @@ func (s txnSink) chainEntry(seq uint64, e consent.ChainEntry) error {
 }
 
 func (s txnSink) heads(global consent.Head, pid uint64, profile consent.Head) error {
-	if err := s.t.Set(store.MetaKey("consent/head"), global.Bytes()); err != nil {
+	if err := s.t.Set(store.ConsentHeadKey(), global.Bytes()); err != nil {
 		return err
 	}
 	return s.t.Set(store.ConsentProfileHeadKey(pid), profile.Bytes())
@@ -635,7 +635,7 @@ func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error)
 			return err
 		}
 		var err error
-		if head, err = t.Get(store.MetaKey("consent/head")); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if head, err = t.Get(store.ConsentHeadKey()); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 		prefix := store.MetaKey("consent/phead/")

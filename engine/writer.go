@@ -598,7 +598,7 @@ func (w *writer) flush(final bool) error {
 	}
 	if len(u.chain) > 0 {
 		u.set(store.ConsentChainKey(u.chainFirst), u.chain)
-		u.set(store.MetaKey("consent/head"), u.consentHead.Bytes())
+		u.set(store.ConsentHeadKey(), u.consentHead.Bytes())
 	}
 	for pid, h := range u.profileHeads {
 		u.set(store.ConsentProfileHeadKey(pid), h.Bytes())

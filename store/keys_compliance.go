@@ -35,6 +35,9 @@ func ParseConsentKey(k []byte) (pid, seq uint64, err error) {
 // first entry is seq.
 func ConsentChainKey(seq uint64) []byte { return SeqKey(PrefixConsentChain, seq) }
 
+// ConsentHeadKey is the meta key of the global consent chain's head.
+func ConsentHeadKey() []byte { return MetaKey("consent/head") }
+
 // ConsentProfileHeadKey is the meta key of a profile chain's head.
 func ConsentProfileHeadKey(pid uint64) []byte { return AppendUint64(MetaKey("consent/phead/"), pid) }
 
