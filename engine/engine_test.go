@@ -683,3 +683,32 @@ func TestStatsCountIdentifiersOnce(t *testing.T) {
 		t.Errorf("stored: %v, want %v", st.Identifiers, want)
 	}
 }
+
+// A unit with more writes than Badger takes in one transaction is committed
+// in parts, and nothing is lost (the engine's units stay far below the
+// limit; this one is made huge on purpose).
+func TestUnitPastBadgerLimitCommitsInParts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ingests 60,000 events")
+	}
+	e := openTest(t)
+	e.unitEvents = 1 << 20
+	const n = 60_000
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{"type":"identify","messageId":"m%d","userId":"u%d","anonymousId":"a%d","traits":{"email":"p%d@example.com"}}`+"\n", i, i, i, i)
+	}
+	st := ingestString(t, e, b.String())
+	if st.Ingested != n || st.ProfilesCreated != n {
+		t.Fatalf("ingested %d, created %d, want %d each", st.Ingested, st.ProfilesCreated, n)
+	}
+	e.Close()
+	e = openDir(t, e.Dir())
+	got, _ := e.Stats(context.Background())
+	if got.Profiles != n || got.Events != n || got.Identifiers["email"] != n {
+		t.Fatalf("stored: %+v", got)
+	}
+	if p := mustProfile(t, e, fmt.Sprintf("email:p%d@example.com", n-1)); p.EventCount != 1 {
+		t.Fatalf("last person: %+v", p)
+	}
+}

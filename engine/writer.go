@@ -650,42 +650,45 @@ func (w *writer) flush(final bool) error {
 	return nil
 }
 
-// commitUnit writes a flushed unit in one transaction (more when a unit of
-// huge messages outgrows Badger's limit: then it commits what it has and
-// goes on). It encodes the unit's event and link values itself: nothing
+// commitUnit writes a flushed unit in one transaction (more when a unit
+// outgrows Badger's limits: then it commits what it has and goes on). It encodes the unit's event and link values itself: nothing
 // changes them once the unit is flushed, so this work, like the commit,
 // runs beside the writer building the next unit rather than on its path.
 func (e *Engine) commitUnit(u *unit) error {
-	sets := make([]kv, 0, len(u.batches)+len(u.links)+len(u.sets))
-	var scratch valueScratch
-	for pid, b := range u.batches {
-		sets = append(sets, kv{b.key(pid), b.value(&scratch)})
-	}
-	for pid, lb := range u.links {
-		sets = append(sets, kv{store.LinkBlockKey(pid, u.linkSeq), lb.value()})
-	}
-	sets = append(sets, u.sets...)
 	txn := e.db.NewTxn(true)
+	defer func() { txn.Discard() }() // a no-op after Commit
 	for _, d := range u.dels {
 		if err := txn.Delete(d); err != nil {
-			txn.Discard()
 			return err
 		}
 	}
-	for _, s := range sets {
-		if err := txn.Set(s.k, s.v); err != nil {
-			if errors.Is(err, store.ErrTxnTooBig) && !u.noSplit {
-				// Units are sized well under Badger's limit; a unit this
-				// big holds huge messages. Commit what is there and go on.
-				if err := txn.Commit(); err != nil {
-					return err
-				}
-				txn = e.db.NewTxn(true)
-				if err := txn.Set(s.k, s.v); err == nil {
-					continue
-				}
-			}
-			txn.Discard()
+	set := func(k, v []byte) error {
+		err := txn.Set(k, v)
+		if !errors.Is(err, store.ErrTxnTooBig) || u.noSplit {
+			return err
+		}
+		// Units are sized well under Badger's limits (it counts entries,
+		// and a value in the value log only by its pointer); one past them
+		// is committed in parts.
+		if err := txn.Commit(); err != nil {
+			return err
+		}
+		txn = e.db.NewTxn(true)
+		return txn.Set(k, v)
+	}
+	var scratch valueScratch
+	for pid, b := range u.batches {
+		if err := set(b.key(pid), b.value(&scratch)); err != nil {
+			return err
+		}
+	}
+	for pid, lb := range u.links {
+		if err := set(store.LinkBlockKey(pid, u.linkSeq), lb.value()); err != nil {
+			return err
+		}
+	}
+	for _, kv := range u.sets {
+		if err := set(kv.k, kv.v); err != nil {
 			return err
 		}
 	}
