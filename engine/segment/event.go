@@ -35,6 +35,7 @@ type Event struct {
 
 	// Raw is the message as received, compacted JSON, for display and export.
 	// It shares the bytes Parse was given when they held no whitespace to
-	// drop (as SDKs send them); the caller must not change those after.
+	// drop (as SDKs send them), and properties shares them always: the
+	// caller must not change those bytes after.
 	Raw []byte
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -129,4 +132,66 @@ func TestValidJSONDepth(t *testing.T) {
 			t.Errorf("depth %d: validJSON %v, encoding/json %v", n, got, want)
 		}
 	}
+}
+
+// FuzzParseFastMatchesSlow checks Parse's one-walk fast path against the
+// slow path it replaces (validJSON, then a goccy/go-json decode of the
+// whole message, then compact): on every input both accept the same
+// events, equal field by field, or reject with the same error.
+func FuzzParseFastMatchesSlow(f *testing.F) {
+	for _, s := range fuzzSeeds() {
+		f.Add(s)
+	}
+	for _, s := range parseFastSeeds {
+		f.Add([]byte(s))
+	}
+	for _, name := range []string{"../../testdata/segment-basic.ndjson", "../../testdata/segment-bad.ndjson", "testdata/track-900.json"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			f.Add(line)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, fastErr := parse(data, testNow, true)
+		slow, slowErr := parse(data, testNow, false)
+		if fmt.Sprint(fastErr) != fmt.Sprint(slowErr) {
+			t.Fatalf("%q: fast path error %v, slow path %v", data, fastErr, slowErr)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q:\nfast path %#v\nslow path %#v", data, fast, slow)
+		}
+	})
+}
+
+// parseFastSeeds are the cases the fast path hands to the slow one, or
+// decides itself where the two could part.
+var parseFastSeeds = []string{
+	`{"type":"track","event":"A","userId":"u","type":"page"}`,                             // repeated member
+	`{"TYPE":"Track","Event":"A","USERID":"u","Context":{"IP":"1.2.3.4","Traits":{"a":1}}}`, // case
+	`{"typ\u0065":"track","event":"A","userId":"u"}`,                                      // escaped name
+	`{"ſype":"track","event":"A","userId":"u"}`,                                           // non-ASCII name
+	`{"type":"track","event":"\u00e9\n","userId":"u\"1"}`,                                 // escapes in values
+	"{\"type\":\"track\",\"event\":\"\xff\",\"userId\":\"u\"}",                            // invalid UTF-8
+	`{"type":"track","event":"é","userId":"u"}`,
+	`{"type":5,"event":"A","userId":"u"}`,
+	`{"type":"identify","userId":"u","traits":[1]}`,
+	`{"type":"identify","userId":"u","traits":null,"context":null}`,
+	`{"type":"identify","userId":"u","context":"x"}`,
+	`{"type":"identify","userId":"u","context":{"ip":5,"gpc":true,"device":{"id":"d"},"consent":{"categoryPreferences":{"a":false}},"ip":null}}`,
+	`{"type":"identify","userId":"u","context":{"gpc":false,"device":null,"library":{"name":"x"}}}`,
+	`{"type":"identify","userId":"u","context":{"traits":{"email":"A@B.c"},"ip":"1.2.3.4\u0000"}}`,
+	` { "type" : "track" , "event" : "A" , "userId" : 1e3 , "properties" : { "revenue" : 9.5 } } `,
+	`{"type":"track","event":"A","userId":"u","properties":[1]}`,
+	`{"type":"track","event":"A","userId":"u","timestamp":null,"sentAt":"2024-01-02T03:04:05Z"}`,
+	`{"type":"track","event":"A","userId":"u","x":[1,2,{"y":"z"}],"context":{"page":{"url":"h"}}}`,
+	`{"type":"track","event":"A","userId":"u",}`,
+	`{"type":"track","event":"A","userId":"u"} x`,
+	`{"type":"track","event":"A","userId":"u","context":{"ip":"1",}}`,
+	`{"type":"track","event":"A","userId":"u","context":{"ip":"1"}`,
+	`{"type":"track","event":"A","userId":"u","traits":{"a":007}}`,
+	`{"type":"track","event":"A","anonymousId":true}`,
+	`{"messageId":"m","type":"alias","previousId":"p","userId":"u","context":{}}`,
 }

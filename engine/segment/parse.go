@@ -92,6 +92,12 @@ func (c *contextWire) toMap() map[string]any {
 //
 // Every rejection is a *ValidationError.
 func Parse(data []byte, now time.Time) (Event, error) {
+	return parse(data, now, true)
+}
+
+// parse is Parse; fast=false skips walkMessage, for the test that compares
+// the two paths.
+func parse(data []byte, now time.Time, fast bool) (Event, error) {
 	start := skipSpace(data, 0)
 	if start == len(data) {
 		return Event{}, invalid("", "empty message")
@@ -103,15 +109,23 @@ func Parse(data []byte, now time.Time) (Event, error) {
 		return Event{}, invalid("", "not a JSON object")
 	}
 	var w wire
-	if !validJSON(data[start:]) {
-		// encoding/json names the offending byte.
-		if err := decodeStd(data, &w); err != nil {
+	spaced, ok := false, false
+	if fast {
+		spaced, ok = walkMessage(data[start:], &w)
+	}
+	if !ok {
+		w = wire{}
+		if !validJSON(data[start:]) {
+			// encoding/json names the offending byte.
+			if err := decodeStd(data, &w); err != nil {
+				return Event{}, err
+			}
+			return Event{}, invalid("", "invalid JSON")
+		}
+		if err := decode(data, &w); err != nil {
 			return Event{}, err
 		}
-		return Event{}, invalid("", "invalid JSON")
-	}
-	if err := decode(data, &w); err != nil {
-		return Event{}, err
+		spaced = true // compact looks
 	}
 	ev := Event{
 		MessageID:   w.MessageID.s,
@@ -188,7 +202,10 @@ func Parse(data []byte, now time.Time) (Event, error) {
 		ev.Timestamp = t
 	}
 
-	ev.Raw = compact(data[start:])
+	ev.Raw = data[start:]
+	if spaced {
+		ev.Raw = compact(ev.Raw)
+	}
 	if ev.MessageID == "" {
 		ev.MessageID = deriveMessageID(ev.Raw)
 	}

@@ -15,13 +15,15 @@ const maxNesting = 10000
 // goccy/go-json lets invalid JSON through: in members it skips, and even
 // in those it decodes ("007", "1.", a control byte in an object key).
 func validJSON(b []byte) bool {
-	i, ok := validValue(b, skipSpace(b, 0), 0)
+	var spaced bool
+	i, ok := validValue(b, skipSpace(b, 0), 0, &spaced)
 	return ok && skipSpace(b, i) == len(b)
 }
 
 // validValue checks the value starting at b[i] and returns the index just
-// past it.
-func validValue(b []byte, i, depth int) (int, bool) {
+// past it. It sets *spaced when the value holds white space outside its
+// strings.
+func validValue(b []byte, i, depth int, spaced *bool) (int, bool) {
 	if i >= len(b) {
 		return i, false
 	}
@@ -34,24 +36,24 @@ func validValue(b []byte, i, depth int) (int, bool) {
 		if c == '{' {
 			closing = '}'
 		}
-		i = skipSpace(b, i+1)
+		i = noteSpace(b, i+1, spaced)
 		if i < len(b) && b[i] == closing {
 			return i + 1, true
 		}
 		for {
 			var ok bool
 			if c == '{' {
-				if i, ok = validKey(b, i); !ok {
+				if i, ok = validKey(b, i, spaced); !ok {
 					return i, false
 				}
 			}
-			if i, ok = validValue(b, skipSpace(b, i), depth+1); !ok {
+			if i, ok = validValue(b, noteSpace(b, i, spaced), depth+1, spaced); !ok {
 				return i, false
 			}
-			i = skipSpace(b, i)
+			i = noteSpace(b, i, spaced)
 			switch {
 			case i < len(b) && b[i] == ',':
-				i = skipSpace(b, i+1)
+				i = noteSpace(b, i+1, spaced)
 			case i < len(b) && b[i] == closing:
 				return i + 1, true
 			default:
@@ -77,9 +79,19 @@ func validValue(b []byte, i, depth int) (int, bool) {
 	return i, false
 }
 
+// noteSpace returns the index of the first byte at or after b[i] that is
+// not white space, setting *spaced when it skipped any.
+func noteSpace(b []byte, i int, spaced *bool) int {
+	j := skipSpace(b, i)
+	if j != i {
+		*spaced = true
+	}
+	return j
+}
+
 // validKey checks an object key and the colon after it, starting at b[i],
 // and returns the index just past the colon.
-func validKey(b []byte, i int) (int, bool) {
+func validKey(b []byte, i int, spaced *bool) (int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return i, false
 	}
@@ -87,7 +99,7 @@ func validKey(b []byte, i int) (int, bool) {
 	if end < 0 {
 		return i, false
 	}
-	i = skipSpace(b, end+1)
+	i = noteSpace(b, end+1, spaced)
 	if i >= len(b) || b[i] != ':' {
 		return i, false
 	}

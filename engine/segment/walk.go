@@ -1,0 +1,311 @@
+package segment
+
+import (
+	"bytes"
+	"unicode/utf8"
+)
+
+// walkMessage is Parse's fast path: one walk over the message that
+// validates it (by the rules of validJSON) and fills w, decoding only the
+// members w holds. Members Loupe does not read (context.page, userAgent,
+// library, ...) are checked and stepped over without building anything;
+// goccy/go-json decodes only the values that become maps (traits and the
+// five members of context). Before it, validJSON and a goccy decode of the
+// whole message walked every byte twice more, and compact a third time.
+//
+// It reports ok=false, leaving w to be reset, whenever the message is not
+// the plain case: invalid JSON, a member name with escapes or non-ASCII
+// bytes (which decoders match in their own ways), a member Loupe reads
+// given twice, or given a value of the wrong type. Parse then takes the
+// slow path, whose verdict and error messages are the reference
+// (FuzzParseFastMatchesSlow). spaced reports white space outside strings,
+// which Raw must not keep.
+func walkMessage(b []byte, w *wire) (spaced, ok bool) {
+	var seen uint32
+	end, ok := walkObject(b, 0, 0, &spaced, func(key []byte, v int) (int, bool) {
+		f := wireField(key)
+		switch {
+		case f == fieldSlow:
+			return v, false
+		case f == fieldUnknown:
+			return validValue(b, v, 1, &spaced)
+		case seen&(1<<f) != 0:
+			return v, false
+		}
+		seen |= 1 << f
+		if f == fieldContext && b[v] == '{' {
+			w.Context = new(contextWire)
+			return walkContext(b, v, w.Context, &spaced)
+		}
+		e, ok := validValue(b, v, 1, &spaced)
+		if !ok {
+			return e, false
+		}
+		return e, w.set(f, b[v:e])
+	})
+	if !ok || noteSpace(b, end, &spaced) != len(b) {
+		return false, false
+	}
+	return spaced, true
+}
+
+// walkContext walks the context object starting at b[i], decoding the
+// members contextWire holds.
+func walkContext(b []byte, i int, c *contextWire, spaced *bool) (int, bool) {
+	var seen uint8
+	return walkObject(b, i, 1, spaced, func(key []byte, v int) (int, bool) {
+		e, ok := validValue(b, v, 2, spaced)
+		if !ok {
+			return e, false
+		}
+		var dst *any
+		switch f := contextField(key); f {
+		case fieldSlow:
+			return e, false
+		case fieldUnknown:
+			return e, true
+		default:
+			if seen&(1<<f) != 0 {
+				return e, false
+			}
+			seen |= 1 << f
+			dst = [...]*any{&c.Traits, &c.Device, &c.IP, &c.GPC, &c.Consent}[f]
+		}
+		return e, decodeAny(b[v:e], dst)
+	})
+}
+
+// walkObject validates the object starting at b[i] == '{' at nesting depth
+// depth, calling member with each member's name (the raw bytes between the
+// quotes) and the index where its value starts; member validates the value
+// and returns the index past it. walkObject returns the index past the
+// closing brace.
+func walkObject(b []byte, i, depth int, spaced *bool, member func(key []byte, v int) (int, bool)) (int, bool) {
+	if depth >= maxNesting || i >= len(b) || b[i] != '{' {
+		return i, false
+	}
+	i = noteSpace(b, i+1, spaced)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return i, false
+		}
+		ke := validStringEnd(b, i+1)
+		if ke < 0 {
+			return i, false
+		}
+		key := b[i+1 : ke]
+		i = noteSpace(b, ke+1, spaced)
+		if i >= len(b) || b[i] != ':' {
+			return i, false
+		}
+		i = noteSpace(b, i+1, spaced)
+		if i >= len(b) {
+			return i, false
+		}
+		var ok bool
+		if i, ok = member(key, i); !ok {
+			return i, false
+		}
+		i = noteSpace(b, i, spaced)
+		switch {
+		case i < len(b) && b[i] == ',':
+			i = noteSpace(b, i+1, spaced)
+		case i < len(b) && b[i] == '}':
+			return i + 1, true
+		default:
+			return i, false
+		}
+	}
+}
+
+// Member numbers of wire, and the two answers of wireField and
+// contextField that are not members.
+const (
+	fieldType = iota
+	fieldMessageID
+	fieldUserID
+	fieldAnonymousID
+	fieldPreviousID
+	fieldGroupID
+	fieldEvent
+	fieldName
+	fieldTimestamp
+	fieldOriginalTimestamp
+	fieldSentAt
+	fieldReceivedAt
+	fieldTraits
+	fieldProperties
+	fieldContext
+
+	fieldUnknown = -1 // a member Loupe does not read
+	fieldSlow    = -2 // a name only the slow path may judge
+)
+
+// lowerASCII writes key in lower case into buf and reports whether key is
+// plain ASCII without escapes and short enough to be a member Loupe reads.
+// slow is set for names the fast path must not judge.
+func lowerASCII(key []byte, buf []byte) (n int, slow bool) {
+	for _, c := range key {
+		if c >= utf8.RuneSelf || c == '\\' {
+			return 0, true
+		}
+	}
+	if len(key) > len(buf) {
+		return -1, false
+	}
+	for i, c := range key {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return len(key), false
+}
+
+// wireField names the member of wire that key fills, matched without
+// regard to ASCII case as the decoders match struct fields.
+func wireField(key []byte) int {
+	var buf [len("originaltimestamp")]byte
+	n, slow := lowerASCII(key, buf[:])
+	if slow {
+		return fieldSlow
+	}
+	if n < 0 {
+		return fieldUnknown
+	}
+	switch string(buf[:n]) {
+	case "type":
+		return fieldType
+	case "messageid":
+		return fieldMessageID
+	case "userid":
+		return fieldUserID
+	case "anonymousid":
+		return fieldAnonymousID
+	case "previousid":
+		return fieldPreviousID
+	case "groupid":
+		return fieldGroupID
+	case "event":
+		return fieldEvent
+	case "name":
+		return fieldName
+	case "timestamp":
+		return fieldTimestamp
+	case "originaltimestamp":
+		return fieldOriginalTimestamp
+	case "sentat":
+		return fieldSentAt
+	case "receivedat":
+		return fieldReceivedAt
+	case "traits":
+		return fieldTraits
+	case "properties":
+		return fieldProperties
+	case "context":
+		return fieldContext
+	}
+	return fieldUnknown
+}
+
+// contextField is wireField for the members of contextWire, numbered in
+// the order of its fields.
+func contextField(key []byte) int {
+	var buf [len("consent")]byte
+	n, slow := lowerASCII(key, buf[:])
+	if slow {
+		return fieldSlow
+	}
+	if n < 0 {
+		return fieldUnknown
+	}
+	switch string(buf[:n]) {
+	case "traits":
+		return 0
+	case "device":
+		return 1
+	case "ip":
+		return 2
+	case "gpc":
+		return 3
+	case "consent":
+		return 4
+	}
+	return fieldUnknown
+}
+
+// set fills member f of w from its valid JSON value v, reporting false
+// when v has a type the member cannot take.
+func (w *wire) set(f int, v []byte) bool {
+	switch f {
+	case fieldMessageID, fieldUserID, fieldAnonymousID, fieldPreviousID, fieldGroupID:
+		id := [...]*flexID{&w.MessageID, &w.UserID, &w.AnonymousID, &w.PreviousID, &w.GroupID}[f-fieldMessageID]
+		_ = id.UnmarshalJSON(v) // never fails; bad is checked by Parse
+		return true
+	case fieldTraits:
+		switch v[0] {
+		case 'n':
+			return true
+		case '{':
+			return decodeGoccy(v, &w.Traits) == nil
+		}
+		return false
+	case fieldProperties:
+		// Validated already; shared like Raw, not copied.
+		w.Properties = rawValue(v)
+		return true
+	case fieldContext: // not an object (walkMessage walks objects)
+		return v[0] == 'n'
+	}
+	dst := [...]*string{fieldType: &w.Type, fieldEvent: &w.Event, fieldName: &w.Name, fieldTimestamp: &w.Timestamp,
+		fieldOriginalTimestamp: &w.OriginalTimestamp, fieldSentAt: &w.SentAt, fieldReceivedAt: &w.ReceivedAt}[f]
+	switch v[0] {
+	case 'n':
+		return true
+	case '"':
+		s, ok := plainString(v)
+		if !ok {
+			return decodeGoccy(v, dst) == nil
+		}
+		*dst = s
+		return true
+	}
+	return false
+}
+
+// plainString returns the JSON string v (quotes included) when it holds
+// no escapes to decode. Bytes that are not UTF-8 are kept, as goccy/go-json
+// keeps them (FuzzParseFastMatchesSlow has a seed for it).
+func plainString(v []byte) (string, bool) {
+	s := v[1 : len(v)-1]
+	if bytes.IndexByte(s, '\\') >= 0 {
+		return "", false
+	}
+	return string(s), true
+}
+
+// decodeAny decodes the valid JSON value v into *dst as a decoder would
+// into an interface: strings, booleans and null directly, the rest through
+// goccy/go-json.
+func decodeAny(v []byte, dst *any) bool {
+	switch v[0] {
+	case 'n':
+		*dst = nil
+		return true
+	case 't':
+		*dst = true
+		return true
+	case 'f':
+		*dst = false
+		return true
+	case '"':
+		if s, ok := plainString(v); ok {
+			*dst = s
+			return true
+		}
+	}
+	return decodeGoccy(v, dst) == nil
+}
