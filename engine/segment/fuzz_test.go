@@ -169,12 +169,12 @@ func FuzzParseFastMatchesSlow(f *testing.F) {
 // parseFastSeeds are the cases the fast path hands to the slow one, or
 // decides itself where the two could part.
 var parseFastSeeds = []string{
-	`{"type":"track","event":"A","userId":"u","type":"page"}`,                             // repeated member
+	`{"type":"track","event":"A","userId":"u","type":"page"}`,                               // repeated member
 	`{"TYPE":"Track","Event":"A","USERID":"u","Context":{"IP":"1.2.3.4","Traits":{"a":1}}}`, // case
-	`{"typ\u0065":"track","event":"A","userId":"u"}`,                                      // escaped name
-	`{"ſype":"track","event":"A","userId":"u"}`,                                           // non-ASCII name
-	`{"type":"track","event":"\u00e9\n","userId":"u\"1"}`,                                 // escapes in values
-	"{\"type\":\"track\",\"event\":\"\xff\",\"userId\":\"u\"}",                            // invalid UTF-8
+	`{"typ\u0065":"track","event":"A","userId":"u"}`,                                        // escaped name
+	`{"ſype":"track","event":"A","userId":"u"}`,                                             // non-ASCII name
+	`{"type":"track","event":"\u00e9\n","userId":"u\"1"}`,                                   // escapes in values
+	"{\"type\":\"track\",\"event\":\"\xff\",\"userId\":\"u\"}",                              // invalid UTF-8
 	`{"type":"track","event":"é","userId":"u"}`,
 	`{"type":5,"event":"A","userId":"u"}`,
 	`{"type":"identify","userId":"u","traits":[1]}`,
