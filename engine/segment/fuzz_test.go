@@ -194,4 +194,7 @@ var parseFastSeeds = []string{
 	`{"type":"track","event":"A","userId":"u","traits":{"a":007}}`,
 	`{"type":"track","event":"A","anonymousId":true}`,
 	`{"messageId":"m","type":"alias","previousId":"p","userId":"u","context":{}}`,
+	`{"type":"identify","userId":"u","traits":{"a":[],"b":{},"c":[1,"x",null,true,{"d":-0.5e+3}],"e\u00e9":"\n","e":2,"e":[ ],"big":12345678901234567890}}`,
+	`{"type":"identify","userId":"u","traits":{"n":1e400}}`,
+	`{"type":"identify","userId":"u","context":{"device":{"n":-1e-400,"s":"\ud800"},"traits":[{ }]}}`,
 }

@@ -2,24 +2,25 @@ package segment
 
 import (
 	"bytes"
+	"strconv"
 	"unicode/utf8"
 )
 
 // walkMessage is Parse's fast path: one walk over the message that
 // validates it (by the rules of validJSON) and fills w, decoding only the
 // members w holds. Members Loupe does not read (context.page, userAgent,
-// library, ...) are checked and stepped over without building anything;
-// goccy/go-json decodes only the values that become maps (traits and the
-// five members of context). Before it, validJSON and a goccy decode of the
-// whole message walked every byte twice more, and compact a third time.
+// library, ...) are checked and stepped over without building anything.
+// Before it, validJSON walked the message, goccy/go-json decoded all of it
+// (stepping over the unknown members byte by byte again), and compact
+// scanned it a third time for white space.
 //
 // It reports ok=false, leaving w to be reset, whenever the message is not
 // the plain case: invalid JSON, a member name with escapes or non-ASCII
 // bytes (which decoders match in their own ways), a member Loupe reads
-// given twice, or given a value of the wrong type. Parse then takes the
-// slow path, whose verdict and error messages are the reference
-// (FuzzParseFastMatchesSlow). spaced reports white space outside strings,
-// which Raw must not keep.
+// given twice, or given a value of the wrong type, a number too big for a
+// float64. Parse then takes the slow path, whose verdicts, values and
+// error messages are the reference (FuzzParseFastMatchesSlow). spaced
+// reports white space outside strings, which Raw must not keep.
 func walkMessage(b []byte, w *wire) (spaced, ok bool) {
 	var seen uint32
 	end, ok := walkObject(b, 0, 0, &spaced, func(key []byte, v int) (int, bool) {
@@ -250,7 +251,9 @@ func (w *wire) set(f int, v []byte) bool {
 		case 'n':
 			return true
 		case '{':
-			return decodeGoccy(v, &w.Traits) == nil
+			m, _, ok := anyValue(v, 0)
+			w.Traits, _ = m.(map[string]any)
+			return ok
 		}
 		return false
 	case fieldProperties:
@@ -287,25 +290,87 @@ func plainString(v []byte) (string, bool) {
 	return string(s), true
 }
 
-// decodeAny decodes the valid JSON value v into *dst as a decoder would
-// into an interface: strings, booleans and null directly, the rest through
-// goccy/go-json.
+// decodeAny decodes the valid JSON value v into *dst as goccy/go-json
+// decodes into an interface: objects as map[string]any, arrays as []any,
+// numbers as float64. It reports false for a number float64 cannot hold,
+// which the slow path rejects with its own message.
 func decodeAny(v []byte, dst *any) bool {
-	switch v[0] {
-	case 'n':
-		*dst = nil
-		return true
-	case 't':
-		*dst = true
-		return true
-	case 'f':
-		*dst = false
-		return true
-	case '"':
-		if s, ok := plainString(v); ok {
-			*dst = s
-			return true
-		}
+	x, _, ok := anyValue(v, 0)
+	if ok {
+		*dst = x
 	}
-	return decodeGoccy(v, dst) == nil
+	return ok
+}
+
+// anyValue decodes the valid JSON value starting at b[i] and returns the
+// index past it.
+func anyValue(b []byte, i int) (any, int, bool) {
+	switch b[i] {
+	case '{':
+		m := make(map[string]any)
+		i = skipSpace(b, i+1)
+		if b[i] == '}' {
+			return m, i + 1, true
+		}
+		for {
+			k, e, ok := stringValue(b, i)
+			if !ok {
+				return nil, i, false
+			}
+			i = skipSpace(b, e)
+			var x any
+			if x, i, ok = anyValue(b, skipSpace(b, i+1)); !ok {
+				return nil, i, false
+			}
+			m[k] = x
+			i = skipSpace(b, i)
+			if b[i] == '}' {
+				return m, i + 1, true
+			}
+			i = skipSpace(b, i+1)
+		}
+	case '[':
+		a := []any{}
+		i = skipSpace(b, i+1)
+		if b[i] == ']' {
+			return a, i + 1, true
+		}
+		for {
+			x, e, ok := anyValue(b, i)
+			if !ok {
+				return nil, i, false
+			}
+			a = append(a, x)
+			i = skipSpace(b, e)
+			if b[i] == ']' {
+				return a, i + 1, true
+			}
+			i = skipSpace(b, i+1)
+		}
+	case '"':
+		return stringValue(b, i)
+	case 't':
+		return true, i + 4, true
+	case 'f':
+		return false, i + 5, true
+	case 'n':
+		return nil, i + 4, true
+	}
+	e := i + 1
+	for e < len(b) && isNumberByte(b[e]) {
+		e++
+	}
+	f, err := strconv.ParseFloat(string(b[i:e]), 64)
+	return f, e, err == nil
+}
+
+// stringValue decodes the valid JSON string starting at b[i] and returns
+// the index past it.
+func stringValue(b []byte, i int) (string, int, bool) {
+	e := stringEnd(b, i+1) + 1
+	if s, ok := plainString(b[i:e]); ok {
+		return s, e, true
+	}
+	var s string
+	return s, e, decodeGoccy(b[i:e], &s) == nil
 }
