@@ -269,7 +269,9 @@ func (e *Engine) prepareConsent(ev *segment.Event) consentPrep {
 	}
 	p := consentPrep{done: true, sigs: eventSignals(&c.cfg, ev)}
 	if ip, ok := ev.Context["ip"].(string); ok && ip != "" && len(p.sigs) > 0 {
-		p.ipHash = consent.HashIP(c.secret, ip)
+		h := c.ipHashers.Get().(*consent.IPHasher)
+		p.ipHash = h.Sum(ip)
+		c.ipHashers.Put(h)
 	}
 	return p
 }

@@ -32,6 +32,9 @@ type compliance struct {
 	supN   atomic.Int64
 	hmacMu sync.Mutex
 	mac    hash.Hash
+	// ipHashers holds *consent.IPHasher for the secret: the parse workers
+	// hash the IP of every event with a consent signal.
+	ipHashers sync.Pool
 
 	// Consent ledger state, guarded by Engine.writeMu: the global head and,
 	// per pid, the newest decision per purpose of the records stored under
@@ -93,6 +96,7 @@ func (c *compliance) init(e *Engine) error {
 		return fmt.Errorf("data dir secret: %w", err)
 	}
 	c.mac = hmac.New(sha256.New, c.secret)
+	c.ipHashers.New = func() any { return consent.NewIPHasher(c.secret) }
 	err = e.db.View(func(t *store.Txn) error {
 		return t.Iterate([]byte{store.PrefixSuppression}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
 			if len(k) == 33 {

@@ -1,6 +1,9 @@
 package consent
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -383,6 +386,52 @@ func TestDecodeDamagedBytes(t *testing.T) {
 			if s, err := Decode(d); err == nil && s.Record != nil && s.Hash == h {
 				t.Fatalf("byte %d set to %q: decoded with the original hash", i, x)
 			}
+		}
+	}
+}
+
+// TestEncodeMatchesEncodingJSON pins Encode's bytes to encoding/json's
+// (the documented record format) for values that need escaping: HTML
+// characters, line and paragraph separators, control bytes, bytes that
+// are not UTF-8, and empty optional members.
+func TestEncodeMatchesEncodingJSON(t *testing.T) {
+	for _, r := range []Record{
+		{Seq: 1, PID: 2, Purpose: "marketing", Status: "granted", LegalBasis: "consent", Source: "banner", DecidedAt: 3, RecordedAt: 4},
+		{Seq: 1<<64 - 1, PID: 7, Purpose: "a<b>&c", Status: "denied", LegalBasis: "consent", Jurisdiction: "GDPR",
+			Source: "x\u2028y\u2029z", Policy: "v\"1\\", Evidence: "tab\there\x01\x1f", IPHash: "\xff\xfeip", MessageID: "é💡",
+			DecidedAt: -5, RecordedAt: 1 << 62, Prev: "sha256:00"},
+	} {
+		got, h, err := Encode(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(&r)
+		if string(got) != string(want) {
+			t.Errorf("Encode = %s\nencoding/json %s", got, want)
+		}
+		if h != Sum(got) {
+			t.Errorf("hash %v is not the hash of the bytes", h)
+		}
+	}
+}
+
+// TestIPHasherMatchesHMAC checks the reused HMAC state against a fresh
+// HMAC-SHA256 for each address, one hasher serving several in turn.
+func TestIPHasherMatchesHMAC(t *testing.T) {
+	salt := []byte("0123456789abcdef0123456789abcdef")
+	h := NewIPHasher(salt)
+	for _, ip := range []string{"203.0.113.7", " 2001:db8::1 ", "203.0.113.7", "10.0.0.1", ""} {
+		var want string
+		if trimmed := strings.TrimSpace(ip); trimmed != "" {
+			m := hmac.New(sha256.New, salt)
+			m.Write([]byte("ip\x00" + trimmed))
+			want = "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+		}
+		if got := h.Sum(ip); got != want {
+			t.Errorf("Sum(%q) = %q, want %q", ip, got, want)
+		}
+		if got := HashIP(salt, ip); got != want {
+			t.Errorf("HashIP(%q) = %q, want %q", ip, got, want)
 		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -143,7 +144,9 @@ var ErrCorrupt = errors.New("consent record does not decode")
 
 // Encode returns the stored bytes of r and their hash.
 func Encode(r *Record) ([]byte, Hash, error) {
-	b, err := json.Marshal(r)
+	// goccy/go-json writes what encoding/json writes (TestEncodeMatchesEncodingJSON)
+	// in half the time; the writer encodes every record the ingest makes.
+	b, err := gojson.Marshal(r)
 	if err != nil {
 		return nil, Hash{}, err
 	}
@@ -290,15 +293,36 @@ func ParseRecordID(s string) (uint64, bool) {
 }
 
 // HashIP returns the salted hash of an IP address, as stored in evidence.
-func HashIP(salt []byte, ip string) string {
+func HashIP(salt []byte, ip string) string { return NewIPHasher(salt).Sum(ip) }
+
+// IPHasher computes HashIP for one salt, reusing its HMAC state: the
+// keyed pads are hashed once, not once per address. It is not safe for
+// concurrent use.
+type IPHasher struct {
+	mac hash.Hash
+	buf []byte
+}
+
+// NewIPHasher returns an IPHasher for salt.
+func NewIPHasher(salt []byte) *IPHasher {
+	return &IPHasher{mac: hmac.New(sha256.New, salt)}
+}
+
+// Sum is HashIP(salt, ip).
+func (h *IPHasher) Sum(ip string) string {
 	ip = strings.TrimSpace(ip)
 	if ip == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, salt)
-	m.Write([]byte("ip\x00"))
-	m.Write([]byte(ip))
-	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))
+	h.mac.Reset()
+	h.buf = append(append(h.buf[:0], "ip\x00"...), ip...)
+	h.mac.Write(h.buf)
+	const prefix = "hmac-sha256:"
+	h.buf = h.mac.Sum(append(h.buf[:0], prefix...))
+	out := make([]byte, len(prefix)+hex.EncodedLen(sha256.Size))
+	copy(out, prefix)
+	hex.Encode(out[len(prefix):], h.buf[len(prefix):])
+	return string(out)
 }
 
 // Validate checks a record's fields against the configuration.
