@@ -262,3 +262,40 @@ func TestErasedEventsComeBackOnlyAfterUnsuppress(t *testing.T) {
 		t.Fatalf("re-ingest after unsuppress: %+v", st)
 	}
 }
+
+// TestCancelledIngestCommitsUnitsInOrder cancels ingests whose units are
+// one event each, so several units wait for their commit when the cancel
+// comes. Each unit stores the ingest's counters as absolute values, so the
+// units must land in the order they were built: then the stored event
+// count equals the number of messageIds stored. (Committed side by side,
+// the last two units raced and an older count could land last.)
+func TestCancelledIngestCommitsUnitsInOrder(t *testing.T) {
+	in := manyPeople(50) // 200 events
+	for round := range 5 {
+		dir := t.TempDir()
+		e := openDir(t, dir)
+		e.unitEvents = 1
+		ctx, cancel := context.WithCancel(context.Background())
+		calls := 0
+		_, err := e.IngestReader(ctx, strings.NewReader(in), "test", IngestOptions{Progress: func(IngestProgress) {
+			if calls++; calls == 60+round*20 {
+				cancel()
+			}
+		}})
+		cancel()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("round %d: cancelled ingest: %v", round, err)
+		}
+		e.Close()
+		e = openDir(t, dir)
+		msgs, err := e.messages()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := e.Stats(context.Background())
+		if st.Events != int64(msgs.Len()) || st.Events == 0 {
+			t.Fatalf("round %d: stored count %d events, stored messageIds %d", round, st.Events, msgs.Len())
+		}
+		e.Close()
+	}
+}

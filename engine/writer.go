@@ -46,10 +46,21 @@ type writer struct {
 	warmSum uint64   // keeps warm's loads from being optimised away
 	cur     *decoded // the event apply is working on
 
+	// commits are the units handed to their commit goroutines and not yet
+	// known to be done, oldest first, each as the channel closed when it
+	// is. Each goroutine commits after the one before it, so units land in
+	// order (their counters are absolute values).
+	commits  []chan struct{}
 	inflight sync.WaitGroup
 	errMu    sync.Mutex
 	err      error // first failed commit
 }
+
+// commitsInFlight is how many flushed units may wait for their commit
+// while the writer builds the next: with two, the writer goes on building
+// while one commits and the next waits its turn, instead of stopping, with
+// the parse workers behind it, whenever a commit runs long.
+const commitsInFlight = 2
 
 // unit is the writes of one transaction.
 type unit struct {
@@ -141,8 +152,25 @@ func (w *writer) close() {
 	w.e.profiles = make(map[uint64]*profileRec)
 }
 
+// wait waits for every flushed unit's commit and returns the first error.
 func (w *writer) wait() error {
 	w.inflight.Wait()
+	w.commits = w.commits[:0]
+	return w.failed()
+}
+
+// settle waits until at most n flushed units wait for their commit and
+// returns the first commit error.
+func (w *writer) settle(n int) error {
+	for len(w.commits) > n {
+		<-w.commits[0]
+		w.commits = w.commits[1:]
+	}
+	return w.failed()
+}
+
+// failed returns the first commit error.
+func (w *writer) failed() error {
 	w.errMu.Lock()
 	defer w.errMu.Unlock()
 	return w.err
@@ -554,7 +582,11 @@ func (e *Engine) nextCounter(t *store.Txn, name string) (uint64, error) {
 // flush commits the current unit. Unless final, the commit runs in the
 // background while the caller builds the next unit.
 func (w *writer) flush(final bool) error {
-	if err := w.wait(); err != nil {
+	pending := commitsInFlight - 1
+	if final {
+		pending = 0
+	}
+	if err := w.settle(pending); err != nil {
 		return err
 	}
 	e := w.e
@@ -627,9 +659,22 @@ func (w *writer) flush(final bool) error {
 			return fmt.Errorf("commit: %w", err)
 		}
 	} else {
+		var prev chan struct{}
+		if n := len(w.commits); n > 0 {
+			prev = w.commits[n-1]
+		}
+		done := make(chan struct{})
+		w.commits = append(w.commits, done)
 		w.inflight.Add(1)
 		go func() {
 			defer w.inflight.Done()
+			defer close(done)
+			if prev != nil {
+				<-prev
+			}
+			if w.failed() != nil {
+				return // never a unit after one that did not commit
+			}
 			if err := e.commitUnit(u); err != nil {
 				w.errMu.Lock()
 				if w.err == nil {
