@@ -263,6 +263,12 @@ func (w *wire) set(f int, v []byte) bool {
 	case fieldContext: // not an object (walkMessage walks objects)
 		return v[0] == 'n'
 	}
+	if f == fieldType && v[0] == '"' {
+		if t, ok := knownType(v[1 : len(v)-1]); ok {
+			w.Type = t
+			return true
+		}
+	}
 	dst := [...]*string{fieldType: &w.Type, fieldEvent: &w.Event, fieldName: &w.Name, fieldTimestamp: &w.Timestamp,
 		fieldOriginalTimestamp: &w.OriginalTimestamp, fieldSentAt: &w.SentAt, fieldReceivedAt: &w.ReceivedAt}[f]
 	switch v[0] {
@@ -373,4 +379,17 @@ func stringValue(b []byte, i int) (string, int, bool) {
 	}
 	var s string
 	return s, e, decodeGoccy(b[i:e], &s) == nil
+}
+
+var messageTypes = [...]string{TypeTrack, TypeIdentify, TypePage, TypeScreen, TypeGroup, TypeAlias}
+
+// knownType returns the message type whose name s is, matched without
+// regard to case as Parse matches it, without allocating a copy of s.
+func knownType(s []byte) (string, bool) {
+	for _, t := range messageTypes {
+		if len(s) == len(t) && bytes.EqualFold(s, []byte(t)) {
+			return t, true
+		}
+	}
+	return "", false
 }
