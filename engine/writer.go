@@ -21,7 +21,8 @@ import (
 
 // writer applies events to the store for one ingest call. It reads through
 // a snapshot plus the engine's caches, builds each unit's writes in memory,
-// and commits a unit in one transaction while the next is being built.
+// and commits each unit in one transaction while the next ones are being
+// built (up to commitsInFlight units wait for their commit, in order).
 // Because only one writer runs at a time (Engine.writeMu), the caches are the
 // truth for everything this writer touched and the snapshot for the rest.
 type writer struct {
@@ -580,7 +581,8 @@ func (e *Engine) nextCounter(t *store.Txn, name string) (uint64, error) {
 }
 
 // flush commits the current unit. Unless final, the commit runs in the
-// background while the caller builds the next unit.
+// background, after the units flushed before it, while the caller builds
+// the next unit.
 func (w *writer) flush(final bool) error {
 	pending := commitsInFlight - 1
 	if final {
