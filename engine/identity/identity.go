@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Built-in identifier types.
@@ -100,10 +101,12 @@ type Rules struct {
 }
 
 type compiled struct {
-	rank     map[string]int // type -> priority
-	limit    map[string]int
-	blocked  map[string]struct{}
-	patterns []*regexp.Regexp
+	rank    map[string]int // type -> priority
+	limit   map[string]int
+	blocked map[string]struct{}
+	// maxBlocked is the length in bytes of the longest blocked value.
+	maxBlocked int
+	patterns   []*regexp.Regexp
 }
 
 // DefaultRules are the rules written into a new data dir's config.
@@ -154,7 +157,9 @@ func (r *Rules) Compile() error {
 		}
 	}
 	for _, v := range r.Blocked {
-		c.blocked[strings.ToLower(strings.TrimSpace(v))] = struct{}{}
+		v = strings.ToLower(strings.TrimSpace(v))
+		c.blocked[v] = struct{}{}
+		c.maxBlocked = max(c.maxBlocked, len(v))
 	}
 	for _, p := range r.BlockedPatterns {
 		re, err := regexp.Compile(p)
@@ -191,7 +196,7 @@ func (r *Rules) Limit(typ string) int { return r.c().limit[typ] }
 // identifier.
 func (r *Rules) IsBlocked(value string) bool {
 	c := r.c()
-	if _, ok := c.blocked[strings.ToLower(value)]; ok {
+	if c.isBlockedValue(value) {
 		return true
 	}
 	for _, re := range c.patterns {
@@ -200,6 +205,38 @@ func (r *Rules) IsBlocked(value string) bool {
 		}
 	}
 	return false
+}
+
+// isBlockedValue reports whether value, lower-cased, is a blocked value.
+// Nearly every identifier is ASCII and longer than any blocked value, and
+// lower-casing ASCII keeps the length, so those are answered without
+// lower-casing; shorter ASCII values are lower-cased on the stack. Values
+// with other bytes, whose length lower-casing may change, take
+// strings.ToLower. (This check ran on every identifier of every event.)
+func (c *compiled) isBlockedValue(value string) bool {
+	for i := 0; i < len(value); i++ {
+		if value[i] >= utf8.RuneSelf {
+			_, ok := c.blocked[strings.ToLower(value)]
+			return ok
+		}
+	}
+	if len(value) > c.maxBlocked {
+		return false
+	}
+	var buf [64]byte
+	if len(value) > len(buf) {
+		_, ok := c.blocked[strings.ToLower(value)]
+		return ok
+	}
+	for i := 0; i < len(value); i++ {
+		ch := value[i]
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	_, ok := c.blocked[string(buf[:len(value)])]
+	return ok
 }
 
 // SortByPriority orders ids highest priority first, stable for ties.

@@ -3,6 +3,7 @@ package identity
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -145,4 +146,27 @@ func BenchmarkResolve(b *testing.B) {
 		links += len(ids)
 	}
 	b.ReportMetric(float64(links)/b.Elapsed().Seconds(), "links/s")
+}
+
+// TestBlockedValuesOfEveryLength checks the blocklist's case-insensitive
+// match on each of its paths: short ASCII values lower-cased on the stack,
+// values longer than the stack buffer, values longer than every blocked
+// value, and values with non-ASCII bytes, which strings.ToLower handles.
+func TestBlockedValuesOfEveryLength(t *testing.T) {
+	long := strings.Repeat("placeholder-", 7) // 84 bytes, past the stack buffer
+	r := DefaultRules()
+	r.Blocked = append(r.Blocked, "Ünknown", long)
+	if err := r.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"TEST@EXAMPLE.COM", "Not_Authenticated", "ÜNKNOWN", "ünknown", strings.ToUpper(long), long} {
+		if !r.IsBlocked(v) {
+			t.Errorf("%q should be blocked", v)
+		}
+	}
+	for _, v := range []string{"TEST@EXAMPLE.CO", "ÜNKNOWNS", long + "x", strings.ToUpper(long)[1:], "9f79a679-d744-4c88-95ad-d854b8848aac"} {
+		if r.IsBlocked(v) {
+			t.Errorf("%q should not be blocked", v)
+		}
+	}
 }
