@@ -145,17 +145,18 @@ const (
 	fieldSlow    = -2 // a name only the slow path may judge
 )
 
-// lowerASCII writes key in lower case into buf and reports whether key is
-// plain ASCII without escapes and short enough to be a member Loupe reads.
-// slow is set for names the fast path must not judge.
-func lowerASCII(key []byte, buf []byte) (n int, slow bool) {
+// lowerKey writes the member name key in lower case into buf and returns
+// its length, or fieldSlow for a name with escapes or non-ASCII bytes (the
+// fast path must not judge it), or fieldUnknown for one longer than buf,
+// which is sized for the longest name the caller looks for.
+func lowerKey(key []byte, buf []byte) int {
 	for _, c := range key {
 		if c >= utf8.RuneSelf || c == '\\' {
-			return 0, true
+			return fieldSlow
 		}
 	}
 	if len(key) > len(buf) {
-		return -1, false
+		return fieldUnknown
 	}
 	for i, c := range key {
 		if 'A' <= c && c <= 'Z' {
@@ -163,19 +164,16 @@ func lowerASCII(key []byte, buf []byte) (n int, slow bool) {
 		}
 		buf[i] = c
 	}
-	return len(key), false
+	return len(key)
 }
 
 // wireField names the member of wire that key fills, matched without
 // regard to ASCII case as the decoders match struct fields.
 func wireField(key []byte) int {
 	var buf [len("originaltimestamp")]byte
-	n, slow := lowerASCII(key, buf[:])
-	if slow {
-		return fieldSlow
-	}
+	n := lowerKey(key, buf[:])
 	if n < 0 {
-		return fieldUnknown
+		return n
 	}
 	switch string(buf[:n]) {
 	case "type":
@@ -216,12 +214,9 @@ func wireField(key []byte) int {
 // the order of its fields.
 func contextField(key []byte) int {
 	var buf [len("consent")]byte
-	n, slow := lowerASCII(key, buf[:])
-	if slow {
-		return fieldSlow
-	}
+	n := lowerKey(key, buf[:])
 	if n < 0 {
-		return fieldUnknown
+		return n
 	}
 	switch string(buf[:n]) {
 	case "traits":
