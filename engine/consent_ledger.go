@@ -216,19 +216,19 @@ func (u *unit) chainEntry(seq uint64, e consent.ChainEntry) error {
 	return nil
 }
 
-// current is the decision in force now for purpose across a profile's
-// member pids, as ingest sees it. Caller holds writeMu.
-func (c *compliance) current(e *Engine, pids []uint64, purpose string) (consent.Current, bool, error) {
+// states are the consent states of a profile's member pids, as ingest
+// sees them, for consent.Combine. They are the cached maps themselves, so
+// records appended after the call show in them. Caller holds writeMu.
+func (c *compliance) states(e *Engine, pids []uint64) ([]map[string]consent.Current, error) {
 	states := make([]map[string]consent.Current, 0, len(pids))
 	for _, p := range pids {
 		pc, err := c.pidState(e, p)
 		if err != nil {
-			return consent.Current{}, false, err
+			return nil, err
 		}
 		states = append(states, pc.cur)
 	}
-	cur, ok := consent.Combine(states, purpose)
-	return cur, ok, nil
+	return states, nil
 }
 
 // hasConsentSignal is the per-event fast check: a few map lookups.
@@ -307,11 +307,14 @@ func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event, prep *co
 		pids = append(pids, p.Merged...)
 	}
 	now := e.now().UnixNano()
+	// Gathered once for the event's signals (one per purpose): each record
+	// appended below updates its pid's map in place.
+	states, err := c.states(e, pids)
+	if err != nil {
+		return err
+	}
 	for _, s := range prep.sigs {
-		cur, ok, err := c.current(e, pids, s.Purpose)
-		if err != nil {
-			return err
-		}
+		cur, ok := consent.Combine(states, s.Purpose)
 		st := consent.ChangeStatus(s, cur, ok)
 		if st == "" {
 			continue
