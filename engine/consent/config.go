@@ -116,6 +116,20 @@ func (c *Config) Compile() error {
 		k := strings.ToLower(strings.TrimSpace(cat))
 		c.categories[k] = append(c.categories[k], ps...)
 	}
+	// Segment's consent tools send the categories capitalised
+	// ("Advertising"): keeping that spelling too answers them without
+	// lower-casing, which every banner event did for each category.
+	var capitalised []string
+	for k := range c.categories {
+		if k != "" && 'a' <= k[0] && k[0] <= 'z' {
+			capitalised = append(capitalised, k)
+		}
+	}
+	for _, k := range capitalised {
+		if t := string(k[0]-('a'-'A')) + k[1:]; c.categories[t] == nil {
+			c.categories[t] = c.categories[k]
+		}
+	}
 	for j, r := range c.Jurisdictions {
 		for _, p := range r.OptOut {
 			if p != "*" && !c.HasPurpose(p) {

@@ -273,6 +273,7 @@ func TestCategoryMapping(t *testing.T) {
 	cases := map[string][]string{
 		"Analytics": {"analytics"}, "ADVERTISING": {"advertising"}, "Marketing": {"marketing_email"},
 		"Functional": {"personalization"}, "personalization": {"personalization"}, "Unknown": nil,
+		" Analytics ": {"analytics"}, "aDVERTISING": {"advertising"}, "Personalization": {"personalization"},
 	}
 	for cat, want := range cases {
 		if got := cfg.CategoryPurposes(cat); strings.Join(got, ",") != strings.Join(want, ",") {
