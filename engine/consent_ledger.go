@@ -643,7 +643,7 @@ func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error)
 		if head, err = t.Get(store.ConsentHeadKey()); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		prefix := store.MetaKey("consent/phead/")
+		prefix := store.ConsentProfileHeadPrefix()
 		return t.Iterate(prefix, store.IterOptions{}, func(k, val []byte) error {
 			if len(k) == len(prefix)+8 {
 				heads[store.Uint64(k, len(prefix))] = val

@@ -38,8 +38,11 @@ func ConsentChainKey(seq uint64) []byte { return SeqKey(PrefixConsentChain, seq)
 // ConsentHeadKey is the meta key of the global consent chain's head.
 func ConsentHeadKey() []byte { return MetaKey("consent/head") }
 
+// ConsentProfileHeadPrefix is the prefix of every profile chain's head.
+func ConsentProfileHeadPrefix() []byte { return MetaKey("consent/phead/") }
+
 // ConsentProfileHeadKey is the meta key of a profile chain's head.
-func ConsentProfileHeadKey(pid uint64) []byte { return AppendUint64(MetaKey("consent/phead/"), pid) }
+func ConsentProfileHeadKey(pid uint64) []byte { return AppendUint64(ConsentProfileHeadPrefix(), pid) }
 
 // AuditKey is the key of audit entry seq.
 func AuditKey(seq uint64) []byte { return SeqKey(PrefixAudit, seq) }
