@@ -242,8 +242,9 @@ func (db *DB) Update(fn func(*Txn) error) error {
 	return db.bdb.Update(func(t *badger.Txn) error { return fn(&Txn{t: t}) })
 }
 
-// NewTxn starts a transaction the caller commits (Commit, or CommitAsync to
-// go on meanwhile) or discards.
+// NewTxn starts a transaction the caller commits or discards. A commit may
+// run on another goroutine while the caller builds the next transaction, as
+// the engine's ingest does.
 func (db *DB) NewTxn(update bool) *Txn { return &Txn{t: db.bdb.NewTransaction(update)} }
 
 // DropPrefix physically removes every live key under each prefix. It blocks
@@ -285,9 +286,6 @@ func (t *Txn) Delete(key []byte) error { return t.t.Delete(key) }
 
 // Commit commits the transaction.
 func (t *Txn) Commit() error { return t.t.Commit() }
-
-// CommitAsync commits in the background and calls done with the result.
-func (t *Txn) CommitAsync(done func(error)) { t.t.CommitWith(done) }
 
 // Discard abandons the transaction; safe after Commit.
 func (t *Txn) Discard() { t.t.Discard() }

@@ -64,7 +64,7 @@ func BenchmarkWrite(b *testing.B) {
 					if err := <-done; err != nil {
 						b.Fatal(err)
 					}
-					txn.CommitAsync(func(err error) { done <- err })
+					go func(txn *Txn) { done <- txn.Commit() }(txn)
 					txn = db.NewTxn(true)
 				}
 			}
