@@ -371,16 +371,15 @@ func eventSignals(cfg *consent.Config, ev *segment.Event) []consent.Signal {
 		jur, _ := cm["jurisdiction"].(string)
 		pol, _ := cm["policyVersion"].(string)
 		// Every page view of a visitor with preferences carries them, so
-		// this runs for most events: out is sized once, and purposes are
-		// found by a scan of the few signals so far, not a map.
+		// this runs for most events: out is sized once for the usual
+		// purpose per category (and GPC), and purposes are found by a scan
+		// of the few signals so far, not a map.
 		cats := make([]string, 0, len(prefs))
-		n := 1 // room for GPC
 		for k := range prefs {
 			cats = append(cats, k)
-			n += len(cfg.CategoryPurposes(k))
 		}
 		slices.Sort(cats)
-		out = slices.Grow(out, n)
+		out = slices.Grow(out, len(cats)+1)
 		first := len(out)
 		for _, cat := range cats {
 			for _, p := range cfg.CategoryPurposes(cat) {
