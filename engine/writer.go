@@ -702,9 +702,10 @@ func (w *writer) flush(final bool) error {
 }
 
 // commitUnit writes a flushed unit in one transaction (more when a unit
-// outgrows Badger's limits: then it commits what it has and goes on). It encodes the unit's event and link values itself: nothing
-// changes them once the unit is flushed, so this work, like the commit,
-// runs beside the writer building the next unit rather than on its path.
+// outgrows Badger's limits: then it commits what it has and goes on). It
+// encodes the unit's event and link values itself: nothing changes them
+// once the unit is flushed, so this work, like the commit, runs beside the
+// writer building the next unit rather than on its path.
 func (e *Engine) commitUnit(u *unit) error {
 	txn := e.db.NewTxn(true)
 	defer func() { txn.Discard() }() // a no-op after Commit
