@@ -14,14 +14,16 @@ import (
 )
 
 // Stored event values ('e' keys). A key is pid(8) time(8) seq(8); the
-// value holds one event (version 1) or a batch of them (versions 2 and 3):
+// value holds one event (version 1) or a batch of them (versions 2 to 4):
 //
 //	version 1: 0x01 | body                     the event of the key's time and seq
 //	version 2: 0x02 | batch
 //	version 3: 0x03 | S2 block of batch        (github.com/klauspost/compress/s2)
+//	version 4: 0x04 | uvarint len | links | version 2 or 3 value
 //	batch:     uvarint n | n × item            several events of one profile
 //	item:      varint time | uvarint seq | uvarint len | body
 //	body:      uvarint len | type | uvarint len | name | uvarint len | messageId | raw JSON
+//	links:     a link block (links.go): the links these events made
 //
 // An ingest unit writes each profile's events as one batch value, keyed by
 // the newest (time, seq) among them, so that every event in a value sorts
@@ -32,12 +34,18 @@ import (
 // JSON shrinks ~2.8x, which cut the 1M demo's value log from 9.3 to 5.6 GB
 // (the rest is profile and consent records) and, with it, the bytes the
 // commit path copies, checksums and faults in (S2 encodes ~1.2 GB/s and
-// decodes ~5 GB/s a core here). Version 1 is what schema 1 wrote and
-// version 2 schema 2; both are still read.
+// decodes ~5 GB/s a core here). Version 4 carries, in front of the
+// events, the links they made (schema 4): a link is always made by an event
+// of the profile it is stored under, so the unit's link block of a profile
+// rides in the value of its events instead of being a key of its own ('L'),
+// 1.4M keys fewer in the 1M demo. The links stay uncompressed so that
+// reading them (why, unmerge) does not decode the events. Version 1 is what
+// schema 1 wrote and version 2 schema 2; both are still read.
 const (
 	eventCodecV1      = 1
 	eventCodecBatch   = 2
 	eventCodecBatchS2 = 3
+	eventCodecLinked  = 4
 )
 
 var errBadEvent = errors.New("malformed stored event")
@@ -84,9 +92,10 @@ func (b *eventBatch) add(t int64, seq uint64, head, raw []byte) {
 // key and value are the batch's stored form under profile pid.
 func (b *eventBatch) key(pid uint64) []byte { return store.EventKey(pid, b.top.t, b.top.seq) }
 
-// value is the batch's stored value. scratch, when not nil, holds buffers
-// the caller reuses from one value to the next.
-func (b *eventBatch) value(scratch *valueScratch) []byte {
+// value is the batch's stored value, carrying links (nil for none) in front
+// of the events. scratch, when not nil, holds buffers the caller reuses from
+// one value to the next.
+func (b *eventBatch) value(scratch *valueScratch, links *linkBlock) []byte {
 	if scratch == nil {
 		scratch = &valueScratch{}
 	}
@@ -105,12 +114,36 @@ func (b *eventBatch) value(scratch *valueScratch) []byte {
 	}
 	scratch.batch = p
 	scratch.packed = s2.Encode(scratch.packed[:cap(scratch.packed)], p)
+	version, events := byte(eventCodecBatch), p
+	if len(scratch.packed) < len(p)-len(p)/8 {
+		version, events = eventCodecBatchS2, scratch.packed
+	}
 	// Only the stored value is allocated, at its final size: Badger keeps
 	// it until the commit, and the batch is ~2.8 times bigger.
-	if len(scratch.packed) < len(p)-len(p)/8 {
-		return append(append(make([]byte, 0, 1+len(scratch.packed)), eventCodecBatchS2), scratch.packed...)
+	if links == nil {
+		return append(append(make([]byte, 0, 1+len(events)), version), events...)
 	}
-	return append(append(make([]byte, 0, 1+len(p)), eventCodecBatch), p...)
+	n = links.size()
+	v := make([]byte, 0, 2+binary.MaxVarintLen64+n+len(events))
+	v = append(v, eventCodecLinked)
+	v = binary.AppendUvarint(v, uint64(n))
+	v = links.appendTo(v)
+	v = append(v, version)
+	return append(v, events...)
+}
+
+// splitLinks splits a version 4 value into its links and the version 2 or 3
+// value of its events; other versions have no links and are returned as
+// they are.
+func splitLinks(v []byte) (links, events []byte, err error) {
+	if len(v) == 0 || v[0] != eventCodecLinked {
+		return nil, v, nil
+	}
+	links, events, ok := readField(v[1:])
+	if !ok || len(events) == 0 || events[0] != eventCodecBatch && events[0] != eventCodecBatchS2 {
+		return nil, nil, errBadEvent
+	}
+	return links, events, nil
 }
 
 // valueScratch is what eventBatch.value reuses between calls.
@@ -121,6 +154,9 @@ type valueScratch struct{ batch, packed []byte }
 func forEachEvent(k, v []byte, fn func(ns int64, seq uint64, body []byte) error) error {
 	_, kns, kseq, err := store.ParseEventKey(k)
 	if err != nil {
+		return err
+	}
+	if _, v, err = splitLinks(v); err != nil {
 		return err
 	}
 	if len(v) == 0 {

@@ -153,18 +153,30 @@ func TestSchema1EventValuesStillRead(t *testing.T) {
 	}
 }
 
+// testLinks is a link block of two links.
+func testLinks() *linkBlock {
+	var lb linkBlock
+	lb.add([]byte("\x05emailann@example.com"), []byte("\x07user_idu1"), linkRec{M: "m1", T: 7})
+	lb.add([]byte("\x07user_idu1"), []byte("\x09device_idd1"), linkRec{M: "m2", T: -3})
+	return &lb
+}
+
 // Batches that compress are stored as S2 blocks (version 3), the others as
-// they are (version 2); both read back event for event.
+// they are (version 2), either behind the links their events made (version
+// 4); all read back event for event, and link for link.
 func TestEventBatchValueVersions(t *testing.T) {
 	long := []byte(`{"type":"page","properties":{"path":"/pricing","title":"Pricing"},"context":{"userAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7)","page":{"path":"/pricing","title":"Pricing"}}}`)
 	for _, c := range []struct {
 		name    string
 		events  int
 		raw     []byte
-		version byte
+		links   *linkBlock
+		version byte // of the events
 	}{
-		{"compressible", 20, long, eventCodecBatchS2},
-		{"too small to pay", 1, []byte(`{"type":"track"}`), eventCodecBatch},
+		{"compressible", 20, long, nil, eventCodecBatchS2},
+		{"too small to pay", 1, []byte(`{"type":"track"}`), nil, eventCodecBatch},
+		{"compressible with links", 20, long, testLinks(), eventCodecBatchS2},
+		{"too small to pay with links", 1, []byte(`{"type":"track"}`), testLinks(), eventCodecBatch},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var b eventBatch
@@ -172,15 +184,26 @@ func TestEventBatchValueVersions(t *testing.T) {
 				b.add(ct0.UnixNano()+int64(i), uint64(i+1), []byte("\x04page\x07Pricing\x02m"+string(rune('a'+i))), c.raw)
 			}
 			var scratch valueScratch
-			v := b.value(&scratch)
-			if v[0] != c.version {
-				t.Fatalf("version %d, want %d (%d bytes)", v[0], c.version, len(v))
-			}
-			if again := b.value(&scratch); !bytes.Equal(again, v) {
+			v := b.value(&scratch, c.links)
+			if again := b.value(&scratch, c.links); !bytes.Equal(again, v) {
 				t.Fatal("a reused scratch changed the value")
 			}
+			links, events, err := splitLinks(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.links == nil {
+				if links != nil || !bytes.Equal(events, v) {
+					t.Fatalf("links %q split off a value made without", links)
+				}
+			} else if v[0] != eventCodecLinked || !bytes.Equal(links, c.links.value()) {
+				t.Fatalf("version %d, links %q, want version %d and %q", v[0], links, eventCodecLinked, c.links.value())
+			}
+			if events[0] != c.version {
+				t.Fatalf("events of version %d, want %d (%d bytes)", events[0], c.version, len(events))
+			}
 			n := 0
-			err := forEachEvent(b.key(1), v, func(ns int64, seq uint64, body []byte) error {
+			err = forEachEvent(b.key(1), v, func(ns int64, seq uint64, body []byte) error {
 				ev, err := decodeEvent(1, ns, body)
 				if err != nil || ns != ct0.UnixNano()+int64(n) || seq != uint64(n+1) || !bytes.Equal(ev.Raw, c.raw) || ev.MessageID != "m"+string(rune('a'+n)) {
 					t.Errorf("event %d: %v at %d seq %d: %+v", n, err, ns, seq, ev)
@@ -197,15 +220,20 @@ func TestEventBatchValueVersions(t *testing.T) {
 
 func TestDamagedEventValuesNeverPanic(t *testing.T) {
 	// A stored value cut short or with a byte flipped is an error for the
-	// reader, never a panic or a read past the value; compressed or not.
+	// reader, never a panic or a read past the value; compressed or not,
+	// with links or not.
 	var small, big eventBatch
 	small.add(ct0.UnixNano(), 7, []byte("\x05track\x01E\x02m1"), []byte(`{"type":"track"}`))
 	small.add(ct0.UnixNano()+1, 9, []byte("\x04page\x00\x02m2"), []byte(`{"type":"page"}`))
 	for i := range 8 {
 		big.add(ct0.UnixNano()+int64(i), uint64(i+1), []byte("\x04page\x00\x02m"+string(rune('a'+i))), []byte(`{"type":"page","properties":{"path":"/a/b/c","title":"A B C"}}`))
 	}
-	for _, b := range []*eventBatch{&small, &big} {
-		k, v := b.key(1), b.value(nil)
+	for _, c := range []struct {
+		b     *eventBatch
+		links *linkBlock
+	}{{&small, nil}, {&big, nil}, {&small, testLinks()}, {&big, testLinks()}} {
+		b := c.b
+		k, v := b.key(1), b.value(nil, c.links)
 		n := 0
 		if err := forEachEvent(k, v, func(int64, uint64, []byte) error { n++; return nil }); err != nil || n != len(b.items) {
 			t.Fatalf("intact version %d value: %d events, %v", v[0], n, err)
@@ -222,18 +250,22 @@ func TestDamagedEventValuesNeverPanic(t *testing.T) {
 				decodeEvent(1, ns, body)
 				return nil
 			})
+			if links, _, err := splitLinks(bad); err == nil && links != nil {
+				forEachLink(links, func(_, _ []byte, _ linkRec) error { return nil })
+			}
 		}
 	}
-	if v := big.value(nil); v[0] != eventCodecBatchS2 {
+	if v := big.value(nil, nil); v[0] != eventCodecBatchS2 {
 		t.Fatalf("the big batch is stored as version %d, want it compressed", v[0])
 	}
 }
 
 func TestDamagedLinkBlocksNeverPanic(t *testing.T) {
-	var lb linkBlock
-	lb.add([]byte("\x05emailann@example.com"), []byte("\x07user_idu1"), linkRec{M: "m1", T: 7})
-	lb.add([]byte("\x07user_idu1"), []byte("\x09device_idd1"), linkRec{M: "m2", T: -3})
+	lb := testLinks()
 	v := lb.value()
+	if len(v) != lb.size() {
+		t.Fatalf("block of %d bytes, size says %d", len(v), lb.size())
+	}
 	var got []linkRec
 	if err := forEachLink(v, func(_, _ []byte, r linkRec) error { got = append(got, r); return nil }); err != nil ||
 		len(got) != 2 || got[1] != (linkRec{M: "m2", T: -3}) {

@@ -249,12 +249,16 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 			er.counts["identities"]++
 		}
 	}
-	// Links live in blocks under the profile's pids (links.go); a block
-	// that does not decode is deleted all the same.
+	// Links live in blocks under the profile's pids (links.go), most in the
+	// event values deleted below; a block that does not decode is deleted
+	// all the same.
+	countLinks := func(block []byte) {
+		forEachLink(block, func(_, _ []byte, _ linkRec) error { er.counts["links"]++; return nil })
+	}
 	for _, m := range er.members {
 		if err := t.Iterate(store.PIDKey(store.PrefixLinks, m), store.IterOptions{}, func(k, v []byte) error {
 			er.del = append(er.del, slices.Clone(k))
-			forEachLink(v, func(_, _ []byte, _ linkRec) error { er.counts["links"]++; return nil })
+			countLinks(v)
 			return nil
 		}); err != nil {
 			return nil, err
@@ -280,6 +284,9 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 		}
 		if err := t.Iterate(store.EventPrefix(m), store.IterOptions{}, func(k, v []byte) error {
 			er.events = append(er.events, slices.Clone(k))
+			if links, _, err := splitLinks(v); err == nil && links != nil {
+				countLinks(links)
+			}
 			// A value that does not decode is deleted all the same.
 			forEachEvent(k, v, func(ns int64, _ uint64, body []byte) error {
 				er.nEvents++

@@ -10,13 +10,17 @@ import (
 
 // Links. A link joins two identifiers of one profile and records the event
 // (messageId) and time that joined them. An ingest unit writes the links it
-// made for a profile as one block under that profile's pid ('L' pid seq),
-// and a profile's links are the blocks under its own and its merged-away
-// pids: links are only ever read a profile at a time (why, unmerge, export,
-// erasure), and one key per link was a fifth of the keys of a bulk ingest.
-// Unmerge rewrites the blocks under the pids of the new groups.
+// made for a profile as one block, and a profile's links are the blocks
+// under its own and its merged-away pids: links are only ever read a
+// profile at a time (why, unmerge, export, erasure), and one key per link
+// was a fifth of the keys of a bulk ingest. Since schema 4 the block rides
+// in the value of the unit's events of that profile (codec.go, version 4);
+// schema 2 and 3 stored it under a key of its own ('L' pid seq), which
+// unmerge still writes for the pids of the groups it makes (their events
+// move, their links are regrouped) and every reader still reads.
 //
-// Block layout (value of an 'L' key), version 1:
+// Block layout (value of an 'L' key, links of a version 4 event value),
+// version 1:
 //
 //	0x01 | uvarint n | n × (uvarint len | a | uvarint len | b | uvarint len | messageId | varint time)
 //
@@ -44,11 +48,20 @@ func (lb *linkBlock) add(a, b []byte, r linkRec) {
 	lb.n++
 }
 
-func (lb *linkBlock) value() []byte {
-	v := make([]byte, 0, 1+binary.MaxVarintLen64+len(lb.items))
-	v = append(v, linkBlockVersion)
-	v = binary.AppendUvarint(v, uint64(lb.n))
-	return append(v, lb.items...)
+// value is the block's stored form.
+func (lb *linkBlock) value() []byte { return lb.appendTo(make([]byte, 0, lb.size())) }
+
+// size is the length of the block's stored form.
+func (lb *linkBlock) size() int {
+	var n [binary.MaxVarintLen64]byte
+	return 1 + binary.PutUvarint(n[:], uint64(lb.n)) + len(lb.items)
+}
+
+// appendTo appends the block's stored form to b.
+func (lb *linkBlock) appendTo(b []byte) []byte {
+	b = append(b, linkBlockVersion)
+	b = binary.AppendUvarint(b, uint64(lb.n))
+	return append(b, lb.items...)
 }
 
 var errBadLinks = errors.New("malformed link block")
@@ -88,14 +101,28 @@ func forEachLink(v []byte, fn func(a, b []byte, r linkRec) error) error {
 }
 
 // profileLinks calls fn with every link stored under pids (a profile's own
-// and merged-away pids) and the key of its block.
+// and merged-away pids) and the key of its block: an 'L' key, or the 'e'
+// key of the events that carry it.
 func profileLinks(t *store.Txn, pids []uint64, fn func(key, a, b []byte, r linkRec) error) error {
+	each := func(k, v []byte) error {
+		if err := forEachLink(v, func(a, b []byte, r linkRec) error { return fn(k, a, b, r) }); err != nil {
+			return fmt.Errorf("links %x: %w", k, err)
+		}
+		return nil
+	}
 	for _, p := range pids {
-		err := t.Iterate(store.PIDKey(store.PrefixLinks, p), store.IterOptions{}, func(k, v []byte) error {
-			if err := forEachLink(v, func(a, b []byte, r linkRec) error { return fn(k, a, b, r) }); err != nil {
-				return fmt.Errorf("links %x: %w", k, err)
+		if err := t.Iterate(store.PIDKey(store.PrefixLinks, p), store.IterOptions{}, each); err != nil {
+			return err
+		}
+		err := t.Iterate(store.EventPrefix(p), store.IterOptions{}, func(k, v []byte) error {
+			links, _, err := splitLinks(v)
+			if err != nil {
+				return fmt.Errorf("events %x: %w", k, err)
 			}
-			return nil
+			if links == nil {
+				return nil
+			}
+			return each(k, links)
 		})
 		if err != nil {
 			return err

@@ -106,24 +106,32 @@ func testSchema1Migrates(t *testing.T, cut bool) {
 				return err
 			}
 		}
-		// Links as one key each, under their first identifier.
-		var blocks, vals [][]byte
-		tx.Iterate([]byte{store.PrefixLinks}, store.IterOptions{}, func(k, v []byte) error {
-			blocks, vals = append(blocks, slices.Clone(k)), append(vals, slices.Clone(v))
+		// Links as one key each, under their first identifier; when cut,
+		// every other block is left as schema 2 and 3 wrote it, an 'L' key.
+		// The blocks come out of the event values that carry them.
+		var keys, events, blocks [][]byte
+		tx.Iterate([]byte{store.PrefixEvent}, store.IterOptions{}, func(k, v []byte) error {
+			if links, ev, err := splitLinks(v); err == nil && links != nil {
+				keys, events, blocks = append(keys, slices.Clone(k)), append(events, slices.Clone(ev)), append(blocks, slices.Clone(links))
+			}
 			return nil
 		})
-		for i, k := range blocks {
+		for i, k := range keys {
+			if err := tx.Set(k, events[i]); err != nil {
+				return err
+			}
 			if cut && i%2 == 0 {
+				pid, _, _, _ := store.ParseEventKey(k)
+				if err := tx.Set(store.LinkBlockKey(pid, uint64(i+1)), blocks[i]); err != nil {
+					return err
+				}
 				continue
 			}
-			err := forEachLink(vals[i], func(a, b []byte, r linkRec) error {
+			err := forEachLink(blocks[i], func(a, b []byte, r linkRec) error {
 				v, _ := json.Marshal(r)
 				return tx.Set(store.LinkKeyV1(a, b), v)
 			})
 			if err != nil {
-				return err
-			}
-			if err := tx.Delete(k); err != nil {
 				return err
 			}
 		}

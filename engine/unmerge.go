@@ -206,12 +206,14 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				if err != nil {
 					return fmt.Errorf("event %x: %w", k, err)
 				}
-				if _, stays := byTo[m]; stays && len(byTo) == 1 {
+				// A value whose events all stay is kept unless it carries
+				// links: those are regrouped below, in blocks of their own.
+				if _, stays := byTo[m]; stays && len(byTo) == 1 && v[0] != eventCodecLinked {
 					return nil
 				}
 				rw := rewrite{del: slices.Clone(k)}
 				for to, b := range byTo {
-					rw.sets = append(rw.sets, kv{b.key(to), b.value(nil)})
+					rw.sets = append(rw.sets, kv{b.key(to), b.value(nil, nil)})
 				}
 				rewrites = append(rewrites, rw)
 				return nil
@@ -246,28 +248,15 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				}
 			}
 		}
-		for _, rw := range rewrites {
-			if err := t.Delete(rw.del); err != nil {
-				return err
-			}
-			for _, kv := range rw.sets {
-				if err := t.Set(kv.k, kv.v); err != nil {
-					return err
-				}
-			}
-		}
-		for from, to := range movedFrom {
-			if err := e.moveEventsHook(t, from, to); err != nil {
-				return err
-			}
-		}
 		// Links: those through x are cut; the rest move to the pid of their
-		// group (both ends are in one group), as one block per group.
+		// group (both ends are in one group), as one block per group. They
+		// are read before the event values that carry some are rewritten
+		// without them.
 		cut := 0
 		linksTo := map[uint64]*linkBlock{}
 		var oldBlocks [][]byte
 		err = profileLinks(t, pids, func(k, a, b []byte, r linkRec) error {
-			if len(oldBlocks) == 0 || string(oldBlocks[len(oldBlocks)-1]) != string(k) {
+			if k[0] == store.PrefixLinks && (len(oldBlocks) == 0 || string(oldBlocks[len(oldBlocks)-1]) != string(k)) {
 				oldBlocks = append(oldBlocks, slices.Clone(k))
 			}
 			if string(a) == xKey || string(b) == xKey {
@@ -303,6 +292,21 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				}
 			}
 			if err := t.Set(store.MetaKey("seq/linkblock"), putUint64(seq)); err != nil {
+				return err
+			}
+		}
+		for _, rw := range rewrites {
+			if err := t.Delete(rw.del); err != nil {
+				return err
+			}
+			for _, kv := range rw.sets {
+				if err := t.Set(kv.k, kv.v); err != nil {
+					return err
+				}
+			}
+		}
+		for from, to := range movedFrom {
+			if err := e.moveEventsHook(t, from, to); err != nil {
 				return err
 			}
 		}

@@ -69,7 +69,7 @@ type unit struct {
 	dels       [][]byte
 	batches    map[uint64]*eventBatch // each profile's events in this unit (codec.go)
 	links      map[uint64]*linkBlock  // each profile's new links in this unit (links.go)
-	linkSeq    uint64                 // the sequence number of the unit's link blocks
+	linkSeq    uint64                 // the sequence number of the unit's 'L' blocks: links of a pid with no events in the unit
 	msgs       []byte                 // digests of the messageIds the unit ingests, 16 bytes each
 	chain      []byte                 // block of global consent chain entries (consent_ledger.go)
 	chainFirst uint64                 // sequence number of the block's first entry
@@ -601,12 +601,16 @@ func (w *writer) flush(final bool) error {
 	if u.empty() {
 		return nil
 	}
-	if len(u.links) > 0 {
+	for pid := range u.links {
+		if u.batches[pid] != nil {
+			continue // the links ride in the value of pid's events (codec.go)
+		}
 		seq, err := e.nextCounter(w.snap, "linkblock")
 		if err != nil {
 			return err
 		}
 		u.linkSeq = seq
+		break
 	}
 	for pid, p := range u.dirty {
 		b, err := encodeProfile(p)
@@ -730,11 +734,14 @@ func (e *Engine) commitUnit(u *unit) error {
 	}
 	var scratch valueScratch
 	for pid, b := range u.batches {
-		if err := set(b.key(pid), b.value(&scratch)); err != nil {
+		if err := set(b.key(pid), b.value(&scratch, u.links[pid])); err != nil {
 			return err
 		}
 	}
 	for pid, lb := range u.links {
+		if u.batches[pid] != nil {
+			continue
+		}
 		if err := set(store.LinkBlockKey(pid, u.linkSeq), lb.value()); err != nil {
 			return err
 		}
