@@ -165,6 +165,41 @@ func TestDemoNoTUI(t *testing.T) {
 	}
 }
 
+// demo --out writes the dataset instead of ingesting it; ingesting the
+// file gives the store demo itself builds.
+func TestDemoOut(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "demo.ndjson.gz")
+	code, out, errOut := runCLI(t, "", "demo", "--profiles", "300", "--out", file)
+	if code != 0 || !strings.Contains(out, file) {
+		t.Fatalf("demo --out: exit %d: %s%s", code, out, errOut)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil || len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+		t.Fatalf("%s is not gzip: %v", file, err)
+	}
+	stats := func(dir string) string {
+		t.Helper()
+		code, out, errOut := runCLI(t, "", "--data", dir, "stats", "--json")
+		if code != 0 {
+			t.Fatalf("stats: exit %d: %s", code, errOut)
+		}
+		return out
+	}
+	fromFile, direct := t.TempDir(), t.TempDir()
+	if code, _, errOut := runCLI(t, "", "--data", fromFile, "ingest", file); code != 0 {
+		t.Fatalf("ingest %s: exit %d: %s", file, code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "demo", "--no-tui", "--profiles", "300", "--data", direct); code != 0 {
+		t.Fatalf("demo: exit %d: %s", code, errOut)
+	}
+	if a, b := stats(fromFile), stats(direct); a != b || !strings.Contains(a, `"events": 2292`) {
+		t.Fatalf("stats after ingesting the file:\n%s\nafter demo:\n%s", a, b)
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(file), "badger")); err == nil {
+		t.Error("demo --out opened a data dir beside the file")
+	}
+}
+
 func TestEncryptionKeyFile(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := filepath.Join(t.TempDir(), "key")

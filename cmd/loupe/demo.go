@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,19 +23,29 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 		seed     int64
 		noTUI    bool
 		asJSON   bool
+		outFile  string
 	)
 	cmd := &cobra.Command{
-		Use:   "demo [--profiles N] [--seed S] [--data DIR] [--no-tui]",
+		Use:   "demo [--profiles N] [--seed S] [--data DIR] [--no-tui] [--out FILE]",
 		Short: "Generate a realistic demo dataset, ingest it and open the workbench",
 		Long: `Generate a deterministic Segment-spec dataset (anonymous browsing that signs up,
 people on several devices, shared family devices, junk identifiers, orders,
 consent decisions) and ingest it. Without --data it uses a new temporary dir and
 names it. The events end today (UTC midnight), so the same --seed and
---profiles give the same data on the same day.`,
+--profiles give the same data on the same day.
+
+With --out FILE it writes the dataset there as NDJSON instead (gzip when FILE
+ends in .gz, stdout for -) and ingests nothing: input for loupe ingest, the
+collector or another tool.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if profiles < 1 {
 				return withCode(ExitUsage, fmt.Errorf("--profiles must be at least 1"))
+			}
+			now := time.Now().UTC().Truncate(24 * time.Hour)
+			opts := demo.Options{Profiles: profiles, Seed: seed, Now: now}
+			if outFile != "" {
+				return writeDemo(cmd, outFile, opts, asJSON)
 			}
 			if g.data == "" {
 				dir, err := os.MkdirTemp("", "loupe-demo-")
@@ -45,8 +59,7 @@ names it. The events end today (UTC midnight), so the same --seed and
 				return err
 			}
 			defer eng.Close()
-			now := time.Now().UTC().Truncate(24 * time.Hour)
-			sum, st, err := generateAndIngest(cmd.Context(), eng, demo.Options{Profiles: profiles, Seed: seed, Now: now}, !asJSON)
+			sum, st, err := generateAndIngest(cmd.Context(), eng, opts, !asJSON)
 			if err != nil {
 				return err
 			}
@@ -73,7 +86,53 @@ Explore it:
 	cmd.Flags().Int64Var(&seed, "seed", 1, "random seed; the same seed gives the same data")
 	cmd.Flags().BoolVar(&noTUI, "no-tui", false, "print the summary instead of opening the workbench")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON (implies --no-tui)")
+	cmd.Flags().StringVar(&outFile, "out", "", "write the dataset to `FILE` as NDJSON (.gz: gzip; -: stdout) instead of ingesting it")
 	return cmd
+}
+
+// writeDemo writes the generated dataset to path (see the demo command)
+// and prints its summary, on stderr when the data goes to stdout.
+func writeDemo(cmd *cobra.Command, path string, opts demo.Options, asJSON bool) (err error) {
+	out, report := cmd.OutOrStdout(), cmd.OutOrStdout()
+	if path == "-" {
+		report = cmd.ErrOrStderr()
+	} else {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := f.Close(); err == nil && cerr != nil {
+				err = cerr
+			}
+		}()
+		out = f
+	}
+	bw := bufio.NewWriterSize(out, 1<<20)
+	var w io.Writer = bw
+	var zw *gzip.Writer
+	if strings.HasSuffix(path, ".gz") {
+		zw = gzip.NewWriter(bw)
+		w = zw
+	}
+	sum, err := demo.Generate(cmd.Context(), w, opts)
+	if err == nil && zw != nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return fmt.Errorf("write demo data to %s: %w", path, err)
+	}
+	if asJSON {
+		return printJSON(report, map[string]any{"file": path, "generated": sum})
+	}
+	fmt.Fprintf(report, "Wrote a demo dataset to %s\n\n%s\n", path, sum)
+	return nil
 }
 
 // demoOpensTUI is set by the workbench's command file.
