@@ -123,10 +123,10 @@ func (b *eventBatch) value(scratch *valueScratch, links *linkBlock) []byte {
 	if links == nil {
 		return append(append(make([]byte, 0, 1+len(events)), version), events...)
 	}
-	n = links.size()
-	v := make([]byte, 0, 2+binary.MaxVarintLen64+n+len(events))
+	size := links.size()
+	v := make([]byte, 0, 2+binary.MaxVarintLen64+size+len(events))
 	v = append(v, eventCodecLinked)
-	v = binary.AppendUvarint(v, uint64(n))
+	v = binary.AppendUvarint(v, uint64(size)) // appendString's form, without a copy of the block
 	v = links.appendTo(v)
 	v = append(v, version)
 	return append(v, events...)

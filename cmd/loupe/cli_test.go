@@ -198,6 +198,14 @@ func TestDemoOut(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(file), "badger")); err == nil {
 		t.Error("demo --out opened a data dir beside the file")
 	}
+	// A file that cannot take the data is an error naming it, not a
+	// summary of data that was lost.
+	if _, err := os.Stat("/dev/full"); err == nil {
+		code, out, errOut := runCLI(t, "", "demo", "--profiles", "300", "--out", "/dev/full")
+		if code != ExitFailure || !strings.Contains(errOut, "/dev/full") || strings.Contains(out, "Wrote") {
+			t.Errorf("demo --out /dev/full: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	}
 }
 
 func TestEncryptionKeyFile(t *testing.T) {

@@ -97,8 +97,8 @@ func writeDemo(cmd *cobra.Command, path string, opts demo.Options, asJSON bool) 
 	if path == "-" {
 		report = cmd.ErrOrStderr()
 	} else {
-		f, err := os.Create(path)
-		if err != nil {
+		var f *os.File
+		if f, err = os.Create(path); err != nil {
 			return err
 		}
 		defer func() {
