@@ -255,14 +255,12 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 	countLinks := func(block []byte) {
 		forEachLink(block, func(_, _ []byte, _ linkRec) error { er.counts["links"]++; return nil })
 	}
-	for _, m := range er.members {
-		if err := t.Iterate(store.PIDKey(store.PrefixLinks, m), store.IterOptions{}, func(k, v []byte) error {
-			er.del = append(er.del, slices.Clone(k))
-			countLinks(v)
-			return nil
-		}); err != nil {
-			return nil, err
-		}
+	if err := linkBlocks(t, er.members, func(k, v []byte) error {
+		er.del = append(er.del, slices.Clone(k))
+		countLinks(v)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	for _, b := range p.Blocked {
 		addNeedle(b.V)

@@ -104,16 +104,11 @@ func forEachLink(v []byte, fn func(a, b []byte, r linkRec) error) error {
 // and merged-away pids) and the key of its block: an 'L' key, or the 'e'
 // key of the events that carry it.
 func profileLinks(t *store.Txn, pids []uint64, fn func(key, a, b []byte, r linkRec) error) error {
-	each := func(k, v []byte) error {
-		if err := forEachLink(v, func(a, b []byte, r linkRec) error { return fn(k, a, b, r) }); err != nil {
-			return fmt.Errorf("links %x: %w", k, err)
-		}
-		return nil
+	each := eachLink(fn)
+	if err := linkBlocks(t, pids, each); err != nil {
+		return err
 	}
 	for _, p := range pids {
-		if err := t.Iterate(store.PIDKey(store.PrefixLinks, p), store.IterOptions{}, each); err != nil {
-			return err
-		}
 		err := t.Iterate(store.EventPrefix(p), store.IterOptions{}, func(k, v []byte) error {
 			links, _, err := splitLinks(v)
 			if err != nil {
@@ -129,4 +124,25 @@ func profileLinks(t *store.Txn, pids []uint64, fn func(key, a, b []byte, r linkR
 		}
 	}
 	return nil
+}
+
+// linkBlocks calls fn with each 'L' block stored under pids and its key.
+func linkBlocks(t *store.Txn, pids []uint64, fn func(key, block []byte) error) error {
+	for _, p := range pids {
+		if err := t.Iterate(store.PIDKey(store.PrefixLinks, p), store.IterOptions{}, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachLink turns fn, called per link, into a function called per block
+// (its key and stored form).
+func eachLink(fn func(key, a, b []byte, r linkRec) error) func(key, block []byte) error {
+	return func(k, block []byte) error {
+		if err := forEachLink(block, func(a, b []byte, r linkRec) error { return fn(k, a, b, r) }); err != nil {
+			return fmt.Errorf("links %x: %w", k, err)
+		}
+		return nil
+	}
 }

@@ -158,6 +158,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 			sets []kv
 		}
 		var rewrites []rewrite
+		var carried []kv                            // the links riding in event values, read with them (codec.go)
 		movedFrom := map[uint64]map[string]uint64{} // from pid -> messageId -> to pid
 		moved := 0
 		var folds []struct {
@@ -206,9 +207,13 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				if err != nil {
 					return fmt.Errorf("event %x: %w", k, err)
 				}
+				links, _, _ := splitLinks(v) // forEachEvent has checked the value
+				if links != nil {
+					carried = append(carried, kv{slices.Clone(k), slices.Clone(links)})
+				}
 				// A value whose events all stay is kept unless it carries
 				// links: those are regrouped below, in blocks of their own.
-				if _, stays := byTo[m]; stays && len(byTo) == 1 && v[0] != eventCodecLinked {
+				if _, stays := byTo[m]; stays && len(byTo) == 1 && links == nil {
 					return nil
 				}
 				rw := rewrite{del: slices.Clone(k)}
@@ -248,17 +253,29 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				}
 			}
 		}
+		for _, rw := range rewrites {
+			if err := t.Delete(rw.del); err != nil {
+				return err
+			}
+			for _, kv := range rw.sets {
+				if err := t.Set(kv.k, kv.v); err != nil {
+					return err
+				}
+			}
+		}
+		for from, to := range movedFrom {
+			if err := e.moveEventsHook(t, from, to); err != nil {
+				return err
+			}
+		}
 		// Links: those through x are cut; the rest move to the pid of their
-		// group (both ends are in one group), as one block per group. They
-		// are read before the event values that carry some are rewritten
-		// without them.
+		// group (both ends are in one group), as one block per group: the
+		// 'L' blocks, and those the event values carried, which are
+		// rewritten above without them.
 		cut := 0
 		linksTo := map[uint64]*linkBlock{}
 		var oldBlocks [][]byte
-		err = profileLinks(t, pids, func(k, a, b []byte, r linkRec) error {
-			if k[0] == store.PrefixLinks && (len(oldBlocks) == 0 || string(oldBlocks[len(oldBlocks)-1]) != string(k)) {
-				oldBlocks = append(oldBlocks, slices.Clone(k))
-			}
+		regroup := eachLink(func(k, a, b []byte, r linkRec) error {
 			if string(a) == xKey || string(b) == xKey {
 				cut++
 				return nil
@@ -273,8 +290,17 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 			linksTo[to].add(a, b, r)
 			return nil
 		})
+		err = linkBlocks(t, pids, func(k, block []byte) error {
+			oldBlocks = append(oldBlocks, slices.Clone(k))
+			return regroup(k, block)
+		})
 		if err != nil {
 			return err
+		}
+		for _, c := range carried {
+			if err := regroup(c.k, c.v); err != nil {
+				return err
+			}
 		}
 		for _, k := range oldBlocks {
 			if err := t.Delete(k); err != nil {
@@ -292,21 +318,6 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				}
 			}
 			if err := t.Set(store.MetaKey("seq/linkblock"), putUint64(seq)); err != nil {
-				return err
-			}
-		}
-		for _, rw := range rewrites {
-			if err := t.Delete(rw.del); err != nil {
-				return err
-			}
-			for _, kv := range rw.sets {
-				if err := t.Set(kv.k, kv.v); err != nil {
-					return err
-				}
-			}
-		}
-		for from, to := range movedFrom {
-			if err := e.moveEventsHook(t, from, to); err != nil {
 				return err
 			}
 		}

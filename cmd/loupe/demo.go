@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -123,9 +122,6 @@ func writeDemo(cmd *cobra.Command, path string, opts demo.Options, asJSON bool) 
 		err = bw.Flush()
 	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return err
-		}
 		return fmt.Errorf("write demo data to %s: %w", path, err)
 	}
 	if asJSON {
