@@ -5,32 +5,42 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	json "github.com/goccy/go-json"
 )
 
-// Stored profile layout (value of a 'p' key), version 2. All integers are
+// Stored profile layout (value of a 'p' key), version 3. All integers are
 // varints (times zig-zag, Unix nanoseconds; counts unsigned); strings and
 // byte runs are a uvarint length then the bytes.
 //
-//	0x02
+//	0x03
 //	count  first  last
 //	nMerged  pid...
 //	nIDs     (type value first last)...
 //	nBlocked (type value n)...
-//	nTraits  (name value time msgId source reason  nHist (value time msgId source reason)...)...
+//	nProv    (time msgId source reason)...
+//	nTraits  (name value prov  nHist (value prov)...)...
 //	nEvents  (name n first last  nSums (prop float64)...  nRecent delta-seconds...
 //	          nRV (prop float64 x nRecent)...)...
 //
 // A trait value is a tag byte: 0 null, 1 false, 2 true, 3 float64 (8 bytes),
-// 4 string, 5 JSON (arrays, objects). Version 1 records were JSON objects;
-// they start with '{' and are still read.
-const profileCodecVersion = 2
+// 4 string, 5 JSON (arrays, objects). Its provenance (when it was set, by
+// which message, from which source, why) is an index into the record's
+// provenance table: an identify sets a dozen traits at once, and writing
+// its messageId and time once per record rather than once per trait made
+// the demo's records 40% smaller (BENCHMARKS.md). Version 2 records wrote
+// the provenance inline after each value, version 1 records were JSON
+// objects (they start with '{'); both are still read.
+const profileCodecVersion = 3
+
+// profileCodecV2 is the version that wrote provenance inline.
+const profileCodecV2 = 2
 
 var errBadProfile = errors.New("malformed profile record")
 
 func encodeProfile(p *profileRec) ([]byte, error) {
-	b := make([]byte, 0, 256+64*len(p.IDs)+96*len(p.Traits)+64*len(p.Events))
+	b := make([]byte, 0, 256+64*len(p.IDs)+48*len(p.Traits)+64*len(p.Events))
 	b = append(b, profileCodecVersion)
 	b = binary.AppendUvarint(b, uint64(p.Count))
 	b = binary.AppendVarint(b, p.First)
@@ -52,16 +62,31 @@ func encodeProfile(p *profileRec) ([]byte, error) {
 		b = appendString(b, bl.V)
 		b = binary.AppendUvarint(b, uint64(bl.N))
 	}
+	provs := provTables.Get().(*provTable)
+	defer provs.release()
+	for _, tr := range p.Traits {
+		provs.add(tr.prov())
+		for _, h := range tr.H {
+			provs.add(h.prov())
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(provs.list)))
+	for _, pv := range provs.list {
+		b = binary.AppendVarint(b, pv.T)
+		b = appendString(b, pv.M)
+		b = appendString(b, pv.S)
+		b = appendString(b, pv.R)
+	}
 	b = binary.AppendUvarint(b, uint64(len(p.Traits)))
 	var err error
 	for name, tr := range p.Traits {
 		b = appendString(b, name)
-		if b, err = appendTraitVal(b, tr.traitVal); err != nil {
+		if b, err = appendTraitVal(b, tr.traitVal, provs); err != nil {
 			return nil, fmt.Errorf("trait %s: %w", name, err)
 		}
 		b = binary.AppendUvarint(b, uint64(len(tr.H)))
 		for _, h := range tr.H {
-			if b, err = appendTraitVal(b, h); err != nil {
+			if b, err = appendTraitVal(b, h, provs); err != nil {
 				return nil, fmt.Errorf("trait %s: %w", name, err)
 			}
 		}
@@ -98,7 +123,67 @@ func encodeProfile(p *profileRec) ([]byte, error) {
 	return b, nil
 }
 
-func appendTraitVal(b []byte, v traitVal) ([]byte, error) {
+// provenance is where a trait value came from: the fields of traitVal
+// other than the value.
+type provenance struct {
+	T       int64
+	M, S, R string
+}
+
+func (v traitVal) prov() provenance { return provenance{T: v.T, M: v.M, S: v.S, R: v.R} }
+
+// provTable numbers the distinct provenances of a record's trait values.
+// Most records have one or two, so they are found by a scan; a record
+// with a long trait history gets a map.
+type provTable struct {
+	list  []provenance
+	index map[provenance]int
+}
+
+// provScanMax is how many entries provTable scans before it keeps a map.
+const provScanMax = 16
+
+// provTables keeps encodeProfile from allocating a table per record.
+var provTables = sync.Pool{New: func() any { return new(provTable) }}
+
+func (t *provTable) release() {
+	clear(t.list) // drop the strings
+	t.list, t.index = t.list[:0], nil
+	provTables.Put(t)
+}
+
+func (t *provTable) add(pv provenance) {
+	if t.find(pv) >= 0 {
+		return
+	}
+	t.list = append(t.list, pv)
+	if t.index != nil {
+		t.index[pv] = len(t.list) - 1
+	} else if len(t.list) > provScanMax {
+		t.index = make(map[provenance]int, 2*len(t.list))
+		for i, x := range t.list {
+			t.index[x] = i
+		}
+	}
+}
+
+// find returns pv's number, or -1.
+func (t *provTable) find(pv provenance) int {
+	if t.index != nil {
+		if i, ok := t.index[pv]; ok {
+			return i
+		}
+		return -1
+	}
+	for i := range t.list {
+		if t.list[i] == pv {
+			return i
+		}
+	}
+	return -1
+}
+
+func appendTraitVal(b []byte, v traitVal, provs *provTable) ([]byte, error) {
 	switch x := v.V.(type) {
 	case nil:
 		b = append(b, 0)
@@ -122,16 +207,20 @@ func appendTraitVal(b []byte, v traitVal) ([]byte, error) {
 		b = append(b, 5)
 		b = appendString(b, string(j))
 	}
-	b = binary.AppendVarint(b, v.T)
-	b = appendString(b, v.M)
-	b = appendString(b, v.S)
-	return appendString(b, v.R), nil
+	i := provs.find(v.prov())
+	if i < 0 {
+		return nil, errors.New("provenance missing from the table") // encodeProfile adds every one first
+	}
+	return binary.AppendUvarint(b, uint64(i)), nil
 }
 
 // profileReader reads the varint layout, remembering the first error.
 type profileReader struct {
 	b   []byte
 	err error
+	// provs is the record's provenance table; nil for version 2, which
+	// wrote provenance inline.
+	provs []provenance
 }
 
 func (r *profileReader) uvarint() uint64 {
@@ -222,10 +311,16 @@ func (r *profileReader) traitVal() traitVal {
 	default:
 		r.err = errBadProfile
 	}
-	v.T = r.varint()
-	v.M = r.str()
-	v.S = r.str()
-	v.R = r.str()
+	if r.provs == nil {
+		v.T, v.M, v.S, v.R = r.varint(), r.str(), r.str(), r.str()
+		return v
+	}
+	if i := r.uvarint(); i < uint64(len(r.provs)) {
+		pv := r.provs[i]
+		v.T, v.M, v.S, v.R = pv.T, pv.M, pv.S, pv.R
+	} else if r.err == nil {
+		r.err = errBadProfile
+	}
 	return v
 }
 
@@ -237,7 +332,7 @@ func decodeProfile(pid uint64, b []byte) (*profileRec, error) {
 		}
 		return p, nil
 	}
-	if len(b) == 0 || b[0] != profileCodecVersion {
+	if len(b) == 0 || (b[0] != profileCodecVersion && b[0] != profileCodecV2) {
 		return nil, fmt.Errorf("decode profile %s: %w", pidString(pid), errBadProfile)
 	}
 	r := &profileReader{b: b[1:]}
@@ -260,6 +355,18 @@ func decodeProfile(pid uint64, b []byte) (*profileRec, error) {
 		p.Blocked = make([]blockedRec, n)
 		for i := range p.Blocked {
 			p.Blocked[i] = blockedRec{T: r.str(), V: r.str(), N: int64(r.uvarint())}
+		}
+	}
+	if b[0] == profileCodecVersion {
+		// Every entry takes at least four bytes, so a corrupt count
+		// cannot ask for more than the record holds.
+		n := r.count()
+		if n > len(r.b)/4 {
+			r.err, n = errBadProfile, 0
+		}
+		r.provs = make([]provenance, 0, n) // not nil: the version 3 form
+		for len(r.provs) < n && r.err == nil {
+			r.provs = append(r.provs, provenance{T: r.varint(), M: r.str(), S: r.str(), R: r.str()})
 		}
 	}
 	if n := r.count(); n > 0 {

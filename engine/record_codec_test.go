@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -47,6 +50,88 @@ func TestProfileCodecRoundTrip(t *testing.T) {
 	}
 }
 
+// profileV2Hex is sampleRecord as version 2 wrote it, provenance inline.
+const profileV2Hex = "02040e3c0207090205656d61696c0f616e6e406578616d706c652e636f6d0980" +
+	"80a0f6f4acdbe01b07757365725f69640375007802040107757365725f696404" +
+	"6e756c6c0308036f6666010000000000046e6f6e650000000000000474616773" +
+	"05075b2261222c315d0000000000046164647205117b2263697479223a224265" +
+	"726c696e227d000000000005656d7074790400000000000004706c616e040370" +
+	"726fc801026d3100000104046672656564026d30000003616765030000000000" +
+	"c044400200000000037669700202000d72656374696669636174696f6e097469" +
+	"636b657420313200020f4f7264657220436f6d706c6574656403143c01077265" +
+	"76656e75650000000000002940030208000107726576656e7565000000000000" +
+	"0000000000000000044000000000000024400b5061676520566965776564010e" +
+	"0e00010500"
+
+func TestProfileCodecReadsVersion2(t *testing.T) {
+	b, err := hex.DecodeString(profileV2Hex)
+	if err != nil || b[0] != profileCodecV2 {
+		t.Fatalf("fixture: %v, version %d", err, b[0])
+	}
+	got, err := decodeProfile(42, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sampleRecord(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("version 2 record:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// identifyProfile is a profile as one identify call leaves it: a dozen
+// traits set by one message at one time.
+func identifyProfile() *profileRec {
+	p := &profileRec{PID: 7, Count: 1, First: 1e18, Last: 1e18, Traits: map[string]*traitRec{}}
+	for i := range 12 {
+		p.Traits[fmt.Sprintf("trait_%d", i)] = &traitRec{traitVal: traitVal{V: fmt.Sprint("value ", i), T: 1e18, M: "ef78348d-262c-4c09-ad47-ff0f9883c170"}}
+	}
+	p.Traits["plan"] = &traitRec{traitVal: traitVal{V: "pro", T: 1e18, M: "ef78348d-262c-4c09-ad47-ff0f9883c170"},
+		H: []traitVal{{V: "free", T: 9e17, M: "0c51e1b3-c24f-4ffd-8f21-50aedd3d5853"}}}
+	return p
+}
+
+func TestProfileCodecWritesProvenanceOnce(t *testing.T) {
+	p := identifyProfile()
+	b, err := encodeProfile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"ef78348d-262c-4c09-ad47-ff0f9883c170", "0c51e1b3-c24f-4ffd-8f21-50aedd3d5853"} {
+		if n := bytes.Count(b, []byte(m)); n != 1 {
+			t.Errorf("message id %s written %d times, want once", m, n)
+		}
+	}
+	got, err := decodeProfile(7, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, p) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, p)
+	}
+}
+
+func TestProfileCodecManyProvenances(t *testing.T) {
+	// More distinct provenances than provTable scans: the map takes over.
+	p := &profileRec{PID: 3, Traits: map[string]*traitRec{}}
+	for i := range 3 * provScanMax {
+		tr := &traitRec{traitVal: traitVal{V: float64(i), T: int64(i), M: fmt.Sprint("m", i%(2*provScanMax)), S: "rectification", R: fmt.Sprint("r", i%3)}}
+		for h := range 3 {
+			tr.H = append(tr.H, traitVal{V: "old", T: int64(-h), M: fmt.Sprint("h", h)})
+		}
+		p.Traits[fmt.Sprint("t", i)] = tr
+	}
+	b, err := encodeProfile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeProfile(3, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, p) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, p)
+	}
+}
+
 func TestProfileCodecReadsJSONRecords(t *testing.T) {
 	p := sampleRecord()
 	b, err := json.Marshal(p)
@@ -73,6 +158,17 @@ func TestProfileCodecRejectsCorruption(t *testing.T) {
 	if _, err := decodeProfile(1, huge); err == nil || !strings.Contains(err.Error(), "malformed") {
 		t.Fatalf("huge count: %v", err)
 	}
+	// A trait naming a provenance past the end of the table: count 1,
+	// first 2, last 2, no merged ids, identities or blocked values, one
+	// provenance, one trait "a" = null from provenance 1.
+	badProv := []byte{profileCodecVersion, 1, 4, 4, 0, 0, 0, 1, 2, 1, 'm', 0, 0, 1, 1, 'a', 0, 1, 0, 0}
+	if _, err := decodeProfile(1, badProv); err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("provenance out of range: %v", err)
+	}
+	badProv[len(badProv)-3] = 0 // provenance 0 exists: the same bytes decode
+	if _, err := decodeProfile(1, badProv); err != nil {
+		t.Fatalf("provenance in range: %v", err)
+	}
 }
 
 func FuzzProfileCodec(f *testing.F) {
@@ -91,7 +187,11 @@ func FuzzProfileCodec(f *testing.F) {
 }
 
 func BenchmarkProfileCodec(b *testing.B) {
-	p := sampleRecord()
+	b.Run("sample", func(b *testing.B) { benchmarkProfileCodec(b, sampleRecord()) })
+	b.Run("identify", func(b *testing.B) { benchmarkProfileCodec(b, identifyProfile()) })
+}
+
+func benchmarkProfileCodec(b *testing.B, p *profileRec) {
 	enc, _ := encodeProfile(p)
 	js, _ := json.Marshal(p)
 	b.Run("encode/binary", func(b *testing.B) {

@@ -7,7 +7,7 @@
 // order; times are Unix nanoseconds with the sign bit flipped for the same
 // reason.
 //
-// # Key layout (schema version 4)
+// # Key layout (schema version 5)
 //
 //	prefix  key                                   value
 //	0x00    0x00 name                             meta: "schema" (uint32), "seq/<name>" counters, "secret" (HMAC salt)
@@ -52,7 +52,11 @@
 // unit's events of that profile rather than as an 'L' block (a link is
 // always made by one of those events): 1.4M keys fewer in the 1M demo.
 // 'L' blocks are still read, and unmerge still writes them; opening a
-// version 3 dir only records the new version.
+// version 3 dir only records the new version. Version 5 changes no key:
+// profile records (engine/record_codec.go) write each distinct provenance
+// of their trait values once instead of after every value; version 4's
+// records are still read, so opening a version 4 dir only records the new
+// version.
 package store
 
 import (
@@ -62,7 +66,7 @@ import (
 )
 
 // SchemaVersion is the on-disk layout this build reads and writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // Record kind prefixes; see the package documentation.
 const (
