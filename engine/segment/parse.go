@@ -7,6 +7,7 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -289,20 +290,16 @@ func parseTime(s string) (time.Time, error) {
 	return time.Time{}, err
 }
 
-// deriveMessageID hashes a canonical encoding of the (valid, compact) JSON
-// message: keys sorted at every level, strings re-quoted, numbers as written.
+// deriveMessageID hashes the canonical form of the JSON message
+// (appendCanonical) without its messageId member.
 func deriveMessageID(raw []byte) string {
-	dec := stdjson.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		// Unreachable for input that goccy accepted; hash the bytes instead.
-		v = string(raw)
+	c, ok := appendCanonical(make([]byte, 0, len(raw)+64), raw, "messageId")
+	if !ok {
+		// Unreachable for a message Parse accepted; hash the bytes as
+		// a string, as ever.
+		c = strconv.AppendQuote(c[:0], string(raw))
 	}
-	if m, ok := v.(map[string]any); ok {
-		delete(m, "messageId")
-	}
-	sum := sha256.Sum256(appendCanonical(make([]byte, 0, len(raw)+64), v))
+	sum := sha256.Sum256(c)
 	return DerivedIDPrefix + hex.EncodeToString(sum[:16])
 }
 
