@@ -102,11 +102,7 @@ func (c *compliance) pidState(e *Engine, pid uint64) (*pidConsent, error) {
 		view = func(fn func(*store.Txn) error) error { return fn(c.readTxn) }
 	}
 	err := view(func(t *store.Txn) error {
-		if err := t.Iterate(store.ConsentPrefix(pid), store.IterOptions{}, func(_, v []byte) error {
-			s, err := consent.Decode(v)
-			if err != nil || s.Record == nil {
-				return nil // stubs and corrupt records decide nothing; verify reports them
-			}
+		if err := eachConsentRecord(t, pid, func(_ uint64, s consent.Stored) error {
 			consent.Fold(pc.cur, s.Record)
 			return nil
 		}); err != nil {
@@ -150,7 +146,7 @@ func (c *compliance) appendRecord(e *Engine, pid uint64, r *consent.Record, out 
 	g := consent.NextGlobal(c.global.Hash, h)
 	gh := consent.Head{Seq: r.Seq, Hash: g}
 	ph := consent.Head{Seq: r.Seq, Hash: h}
-	if err := out.put(store.ConsentKey(pid, r.Seq), b); err != nil {
+	if err := out.record(pid, r.Seq, b); err != nil {
 		return err
 	}
 	if err := out.chainEntry(r.Seq, consent.ChainEntry{Record: h, Chain: g}); err != nil {
@@ -165,20 +161,23 @@ func (c *compliance) appendRecord(e *Engine, pid uint64, r *consent.Record, out 
 	return nil
 }
 
-// consentSink takes what appendRecord writes: records, entries of the
-// global chain, which are stored in blocks of consecutive entries, and the
-// heads of the global chain and of pid's chain after the record.
+// consentSink takes what appendRecord writes: records (the stored bytes
+// of record seq, to be stored under pid), entries of the global chain,
+// which are stored in blocks of consecutive entries, and the heads of the
+// global chain and of pid's chain after the record.
 type consentSink interface {
-	put(k, v []byte) error
+	record(pid, seq uint64, stored []byte) error
 	chainEntry(seq uint64, e consent.ChainEntry) error
 	heads(global consent.Head, pid uint64, profile consent.Head) error
 }
 
-// txnSink writes straight into a transaction, each chain entry a block of
-// its own.
+// txnSink writes straight into a transaction, each record under a key of
+// its own and each chain entry a block of its own.
 type txnSink struct{ t *store.Txn }
 
-func (s txnSink) put(k, v []byte) error { return s.t.Set(k, v) }
+func (s txnSink) record(pid, seq uint64, stored []byte) error {
+	return s.t.Set(store.ConsentKey(pid, seq), stored)
+}
 
 func (s txnSink) chainEntry(seq uint64, e consent.ChainEntry) error {
 	return s.t.Set(store.ConsentChainKey(seq), consent.AppendChainEntry(nil, e))
@@ -191,11 +190,30 @@ func (s txnSink) heads(global consent.Head, pid uint64, profile consent.Head) er
 	return s.t.Set(store.ConsentProfileHeadKey(pid), profile.Bytes())
 }
 
-// An ingest unit gathers its chain entries into one block, written by
-// flush under the first entry's sequence number, and keeps only the last
+// An ingest unit gathers each profile's records into one block
+// (consent.AppendBlockRecord) and its chain entries into one block, written
+// by flush under the first one's sequence number, and keeps only the last
 // of each head: a unit's consent records move the global head many times
 // and a profile's several times (a banner decides every purpose at once).
-func (u *unit) put(k, v []byte) error { u.set(k, v); return nil }
+func (u *unit) record(pid, seq uint64, stored []byte) error {
+	if u.consent == nil {
+		u.consent = make(map[uint64]*recordBlock)
+	}
+	b := u.consent[pid]
+	if b == nil {
+		b = &recordBlock{first: seq}
+		u.consent[pid] = b
+	}
+	b.b = consent.AppendBlockRecord(b.b, seq, stored)
+	u.bytes += len(stored)
+	return nil
+}
+
+// recordBlock is one profile's consent records in a unit.
+type recordBlock struct {
+	first uint64 // the first record's sequence number: the block's key
+	b     []byte
+}
 
 func (u *unit) heads(global consent.Head, pid uint64, profile consent.Head) error {
 	u.consentHead = global
@@ -484,11 +502,7 @@ func (e *Engine) trail(t *store.Txn, pid uint64) ([]trailRec, error) {
 	}
 	var out []trailRec
 	for _, m := range pids {
-		err := t.Iterate(store.ConsentPrefix(m), store.IterOptions{}, func(_, v []byte) error {
-			s, err := consent.Decode(v)
-			if err != nil || s.Record == nil {
-				return nil
-			}
+		err := eachConsentRecord(t, m, func(_ uint64, s consent.Stored) error {
 			out = append(out, trailRec{s.Record, m, s.Hash})
 			return nil
 		})
@@ -621,7 +635,12 @@ func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error)
 			if err != nil {
 				return fmt.Errorf("consent key %x: %w", k, err)
 			}
-			v.AddRecord(pid, seq, val)
+			if err := consent.EachStored(seq, val, func(seq uint64, b []byte) error {
+				v.AddRecord(pid, seq, b)
+				return nil
+			}); err != nil {
+				v.AddRecord(pid, seq, val) // a damaged block: a break of its own
+			}
 			if n++; n%65536 == 0 {
 				return ctx.Err()
 			}
@@ -669,17 +688,33 @@ func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error)
 func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) error {
 	type move struct {
 		seq, to uint64
-		val     []byte
+		stored  []byte
+	}
+	type rewrite struct {
+		key, val []byte // val nil: nothing stays, delete the key
 	}
 	var moves []move
+	var rewrites []rewrite
 	err := t.Iterate(store.ConsentPrefix(from), store.IterOptions{}, func(k, v []byte) error {
-		s, err := consent.Decode(v)
-		if err != nil || s.Record == nil || s.Record.MessageID == "" {
-			return nil // stubs and corrupt records stay; verify reports the latter
+		var kept []byte // the records that stay, as a block
+		var these []move
+		err := consent.EachStored(store.Uint64(k, 9), v, func(seq uint64, b []byte) error {
+			s, err := consent.Decode(b)
+			if err == nil && s.Record != nil && s.Record.MessageID != "" {
+				if p, ok := to[s.Record.MessageID]; ok && p != from {
+					these = append(these, move{seq, p, slices.Clone(b)})
+					return nil
+				}
+			}
+			// Stubs and corrupt records stay; verify reports the latter.
+			kept = consent.AppendBlockRecord(kept, seq, b)
+			return nil
+		})
+		if err != nil || len(these) == 0 {
+			return nil // a damaged block stays whole, for verify to report
 		}
-		if p, ok := to[s.Record.MessageID]; ok && p != from {
-			moves = append(moves, move{store.Uint64(k, 9), p, slices.Clone(v)})
-		}
+		moves = append(moves, these...)
+		rewrites = append(rewrites, rewrite{slices.Clone(k), kept})
 		return nil
 	})
 	if err != nil || len(moves) == 0 {
@@ -692,13 +727,41 @@ func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) er
 			c.notePIDs(m.to)
 		}
 	}
-	for _, m := range moves {
-		if err := t.Delete(store.ConsentKey(from, m.seq)); err != nil {
+	for _, r := range rewrites {
+		var err error
+		if r.val == nil {
+			err = t.Delete(r.key)
+		} else {
+			err = t.Set(r.key, r.val)
+		}
+		if err != nil {
 			return err
 		}
-		if err := t.Set(store.ConsentKey(m.to, m.seq), m.val); err != nil {
+	}
+	for _, m := range moves {
+		if err := t.Set(store.ConsentKey(m.to, m.seq), m.stored); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// eachConsentRecord calls fn with every live record stored under pid
+// (alone or in a block, consent.EachStored) and the sequence number it is
+// stored as, in key order. Stubs and records that do not decode are
+// skipped: they decide nothing, and verify reports the latter.
+func eachConsentRecord(t *store.Txn, pid uint64, fn func(seq uint64, s consent.Stored) error) error {
+	return t.Iterate(store.ConsentPrefix(pid), store.IterOptions{}, func(k, v []byte) error {
+		err := consent.EachStored(store.Uint64(k, 9), v, func(seq uint64, b []byte) error {
+			s, err := consent.Decode(b)
+			if err != nil || s.Record == nil {
+				return nil
+			}
+			return fn(seq, s)
+		})
+		if errors.Is(err, consent.ErrCorrupt) {
+			return nil // what came before the damage was read
+		}
+		return err
+	})
 }

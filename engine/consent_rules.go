@@ -87,19 +87,18 @@ func (e *Engine) consentNowFrom(p *profileRec, own [][]byte, merged map[uint64][
 		return dflt
 	}
 	var recs []*consent.Record
-	add := func(_, v []byte) error {
+	for _, v := range own {
 		if s, err := consent.Decode(v); err == nil && s.Record != nil {
 			recs = append(recs, s.Record)
 		}
-		return nil
-	}
-	for _, v := range own {
-		add(nil, v)
 	}
 	if len(read) > 0 {
 		e.db.View(func(t *store.Txn) error {
 			for _, m := range read {
-				t.Iterate(store.ConsentPrefix(m), store.IterOptions{}, add)
+				eachConsentRecord(t, m, func(_ uint64, s consent.Stored) error {
+					recs = append(recs, s.Record)
+					return nil
+				})
 			}
 			return nil
 		})
@@ -140,13 +139,14 @@ func mergedConsentRecords(ctx context.Context, t *store.Txn) (map[uint64][][]byt
 }
 
 // consentRecordsAt moves cons, a cursor over consent records, past every
-// record stored under a pid below pid and returns the encoded records
-// stored under pid (nil if none). Called with increasing pids, it
+// record stored under a pid below pid and returns the stored bytes of the
+// records stored under pid, alone or in blocks (nil if none). Called with
+// increasing pids, it
 // merge-joins the consent records with another record kind keyed by pid.
 func consentRecordsAt(cons *store.Cursor, pid uint64) ([][]byte, error) {
 	var out [][]byte
 	for ; cons.Valid(); cons.Next() {
-		cpid, _, err := store.ParseConsentKey(cons.Key())
+		cpid, seq, err := store.ParseConsentKey(cons.Key())
 		if err != nil || cpid < pid {
 			continue
 		}
@@ -157,7 +157,12 @@ func consentRecordsAt(cons *store.Cursor, pid uint64) ([][]byte, error) {
 		if err != nil {
 			return out, err
 		}
-		out = append(out, v)
+		// A damaged block gives the records before the damage; verify
+		// reports it.
+		consent.EachStored(seq, v, func(_ uint64, b []byte) error {
+			out = append(out, b)
+			return nil
+		})
 	}
 	return out, nil
 }

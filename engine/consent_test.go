@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -324,8 +325,13 @@ func TestConsentChainsNameFlippedRecord(t *testing.T) {
 			consentUpdated("e4", "user_id:u1", ct0.Add(2*time.Hour), "marketing_email", "withdrawn", nil))
 	verifyOK(t, e)
 	e.Close()
-	// c3 is p1's second record (p1 holds c1, c3, c4).
-	flip(t, dir, store.ConsentKey(1, 3), func(v []byte) int { return strings.Index(string(v), `"granted"`) + 2 })
+	// c3 is p1's second record: one ingest stored p1's c1, c3 and c4 as
+	// one block under c1.
+	inC3 := func(v []byte, s string) int {
+		c3 := strings.Index(string(v), `{"seq":3,`)
+		return c3 + strings.Index(string(v[c3:]), s)
+	}
+	flip(t, dir, store.ConsentKey(1, 1), func(v []byte) int { return inC3(v, `"granted"`) + 2 })
 	e = openDir(t, dir)
 	res, err := e.VerifyConsent(context.Background())
 	if err != nil {
@@ -346,7 +352,7 @@ func TestConsentChainsNameFlippedRecord(t *testing.T) {
 	}
 	// A flipped global chain entry is named too.
 	e.Close()
-	flip(t, dir, store.ConsentKey(1, 3), func(v []byte) int { return strings.Index(string(v), `"hranted"`) + 1 }) // undo
+	flip(t, dir, store.ConsentKey(1, 1), func(v []byte) int { return inC3(v, `"hranted"`) + 1 }) // undo
 	// One ingest wrote the four entries as one block under c1; c2's
 	// entry is the second, its chain hash at byte 40 of it.
 	flip(t, dir, store.ConsentChainKey(1), func([]byte) int { return 1 + 64 + 40 })
@@ -441,5 +447,123 @@ func TestCategoryPreferencesOneSignalPerPurpose(t *testing.T) {
 		if sigs := eventSignals(&c.cfg, &ev); sigs[len(sigs)-1].Purpose != consent.SaleOrSharing {
 			t.Errorf("prefs %v: GPC signal missing or not last: %+v", tc.prefs, sigs)
 		}
+	}
+}
+
+// consentValues lists the consent keys stored under pid with, for each,
+// the sequence numbers of the records its value holds.
+func consentValues(t *testing.T, e *Engine, pid uint64) map[uint64][]uint64 {
+	t.Helper()
+	out := map[uint64][]uint64{}
+	err := e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate(store.ConsentPrefix(pid), store.IterOptions{}, func(k, v []byte) error {
+			key := store.Uint64(k, 9)
+			out[key] = []uint64{}
+			return consent.EachStored(key, v, func(seq uint64, b []byte) error {
+				s, err := consent.Decode(b)
+				if err != nil || s.Seq() != seq {
+					return fmt.Errorf("c%d in the value of c%d: %v (record says c%d)", seq, key, err, s.Seq())
+				}
+				out[key] = append(out[key], seq)
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestIngestStoresAProfilesRecordsAsOneBlock(t *testing.T) {
+	e := openTest(t)
+	ingestString(t, e,
+		consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil)+
+			consentUpdated("e2", "user_id:u2", ct0, "analytics", "granted", nil)+
+			consentUpdated("e3", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil)+
+			consentUpdated("e4", "user_id:u1", ct0.Add(2*time.Hour), "marketing_email", "withdrawn", nil))
+	if got := consentValues(t, e, 1); !reflect.DeepEqual(got, map[uint64][]uint64{1: {1, 3, 4}}) {
+		t.Errorf("p1's consent values: %v, want one block under c1 holding c1, c3, c4", got)
+	}
+	// A record set by hand is stored alone, beside the block; both are
+	// read as one trail.
+	if _, err := e.SetConsent(context.Background(), "user_id:u1", ConsentInput{Purpose: "analytics", Status: "withdrawn", DecidedAt: ct0.Add(150 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := consentValues(t, e, 1); !reflect.DeepEqual(got, map[uint64][]uint64{1: {1, 3, 4}, 5: {5}}) {
+		t.Errorf("after consent set: %v", got)
+	}
+	if h := history(t, e, "user_id:u1", ""); len(h) != 4 {
+		t.Errorf("trail: %d records, want 4: %+v", len(h), h)
+	}
+	st := stateAt(t, e, "user_id:u1", ct0.Add(3*time.Hour))
+	if st["analytics"].Status != consent.Withdrawn || st["marketing_email"].Status != consent.Withdrawn {
+		t.Errorf("state: %+v", st)
+	}
+	verifyOK(t, e)
+}
+
+func TestUnmergeSplitsARecordBlock(t *testing.T) {
+	// One ingest stores p1's records from e1 and e2 as one block; moving
+	// e1's events moves its record out of the block, and e2's stays.
+	e := openTest(t)
+	ingestString(t, e,
+		consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil)+
+			consentUpdated("e2", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil))
+	if got := consentValues(t, e, 1); !reflect.DeepEqual(got, map[uint64][]uint64{1: {1, 2}}) {
+		t.Fatalf("before: %v", got)
+	}
+	if err := e.db.Update(func(tx *store.Txn) error {
+		return e.moveConsent(tx, 1, map[string]uint64{"e1": 7})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := consentValues(t, e, 1); !reflect.DeepEqual(got, map[uint64][]uint64{1: {2}}) {
+		t.Errorf("left under p1: %v, want c2 alone in the block under c1", got)
+	}
+	if got := consentValues(t, e, 7); !reflect.DeepEqual(got, map[uint64][]uint64{1: {1}}) {
+		t.Errorf("moved to p7: %v, want c1", got)
+	}
+	verifyOK(t, e)
+	// Moving the block's last record deletes its key.
+	if err := e.db.Update(func(tx *store.Txn) error {
+		return e.moveConsent(tx, 1, map[string]uint64{"e2": 7})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := consentValues(t, e, 1); len(got) != 0 {
+		t.Errorf("left under p1: %v, want nothing", got)
+	}
+	verifyOK(t, e)
+}
+
+func TestVerifyReportsADamagedBlock(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	ingestString(t, e,
+		consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil)+
+			consentUpdated("e2", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil))
+	e.Close()
+	// The first record's length, right after the version byte and its
+	// sequence number, made to run past the block.
+	flip(t, dir, store.ConsentKey(1, 1), func([]byte) int { return 3 })
+	e = openDir(t, dir)
+	res, err := e.VerifyConsent(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK || len(res.Breaks) == 0 {
+		t.Fatalf("verify of a damaged block: %+v", res)
+	}
+	found := false
+	for _, b := range res.Breaks {
+		found = found || b.Record == "c1" && strings.Contains(b.What, "do not decode")
+	}
+	if !found {
+		t.Errorf("no break names the damaged block: %+v", res.Breaks)
+	}
+	// Readers skip what they cannot read instead of failing.
+	if _, err := e.ConsentHistory(context.Background(), "user_id:u1", ""); err != nil {
+		t.Errorf("history over a damaged block: %v", err)
 	}
 }

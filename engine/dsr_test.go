@@ -9,10 +9,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/loupe-cdp/loupe/engine/consent"
 	"github.com/loupe-cdp/loupe/store"
 )
 
@@ -162,6 +164,24 @@ func TestErasureLeavesNothingOnDisk(t *testing.T) {
 		t.Error("profile still resolves")
 	}
 	verifyOK(t, e) // stubs keep both chains whole
+	// Every consent record stored under the subject's profile is a stub
+	// now, those an ingest stored in blocks included.
+	pid, _ := strconv.ParseUint(strings.TrimPrefix(plan.Profile, "p"), 10, 64)
+	stubs := 0
+	e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate(store.ConsentPrefix(pid), store.IterOptions{}, func(k, v []byte) error {
+			return consent.EachStored(store.Uint64(k, 9), v, func(seq uint64, b []byte) error {
+				if s, err := consent.Decode(b); err != nil || s.Stub == nil {
+					t.Errorf("c%d under the erased %s: not a stub (%v)", seq, plan.Profile, err)
+				}
+				stubs++
+				return nil
+			})
+		})
+	})
+	if stubs != int(dry.Counts["consent_records"]) {
+		t.Errorf("%d stubs under %s, want the %d records the plan counted", stubs, plan.Profile, dry.Counts["consent_records"])
+	}
 	st, _ := e.Stats(ctx)
 	if stBefore.Profiles-st.Profiles != 1 || stBefore.Events-st.Events != 34 || stBefore.Identifiers["email"]-st.Identifiers["email"] != 1 {
 		t.Errorf("counters: before %+v after %+v", stBefore, st)

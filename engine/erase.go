@@ -304,16 +304,35 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 			return nil, err
 		}
 		if err := t.Iterate(store.ConsentPrefix(m), store.IterOptions{}, func(k, v []byte) error {
-			s, err := consent.Decode(v)
-			if err != nil || s.Stub != nil {
+			// Each live record becomes its stub, in a block as alone;
+			// stubs stay, and so do records that do not decode (as a
+			// block that does not parse does), for verify to report.
+			var out []byte
+			erased := 0
+			err := consent.EachStored(store.Uint64(k, 9), v, func(seq uint64, b []byte) error {
+				if s, err := consent.Decode(b); err == nil && s.Record != nil {
+					stub, err := consent.Erase(s, e.now())
+					if err != nil {
+						return err
+					}
+					b = stub
+					erased++
+				}
+				if !consent.IsBlock(v) {
+					out = b
+				} else {
+					out = consent.AppendBlockRecord(out, seq, b)
+				}
+				return nil
+			})
+			if errors.Is(err, consent.ErrCorrupt) || erased == 0 {
 				return nil
 			}
-			stub, err := consent.Erase(s, e.now())
 			if err != nil {
 				return err
 			}
-			er.set = append(er.set, kv{slices.Clone(k), stub})
-			er.counts["consent_records"]++
+			er.set = append(er.set, kv{slices.Clone(k), out})
+			er.counts["consent_records"] += int64(erased)
 			return nil
 		}); err != nil {
 			return nil, err

@@ -41,8 +41,9 @@ func (e *Engine) migrate() error {
 	// Schema 2 to 3 rewrites nothing: version 2 event values are still
 	// read, and only new ones are compressed. Nor does 3 to 4: 'L' link
 	// blocks are still read, and only new links ride in event values. Nor
-	// does 4 to 5: profile records of codec version 2 are still read, and
-	// each is rewritten in version 3 when its profile next changes.
+	// does 4 to 5: consent records stored one per key are still read, and
+	// so are profile records of codec version 2, each rewritten in version
+	// 3 when its profile next changes.
 	return e.db.SetSchemaCurrent()
 }
 

@@ -78,6 +78,7 @@ type unit struct {
 	// left them (consent_ledger.go).
 	consentHead  consent.Head
 	profileHeads map[uint64]consent.Head
+	consent      map[uint64]*recordBlock // each profile's consent records (consent_ledger.go)
 	dirty        map[uint64]*profileRec
 	events       int
 	bytes        int
@@ -108,7 +109,7 @@ func (u *unit) full() bool {
 // empty reports whether committing the unit would change nothing.
 func (u *unit) empty() bool {
 	d := u.delta
-	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.batches) == 0 && len(u.links) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
+	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.batches) == 0 && len(u.links) == 0 && len(u.consent) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
 		d.Profiles == 0 && d.Events == 0 && d.Merges == 0 && d.Refused == 0 && d.Blocked == 0 &&
 		d.Rejected == 0 && d.Suppressed == 0
 }
@@ -637,6 +638,9 @@ func (w *writer) flush(final bool) error {
 	if len(u.chain) > 0 {
 		u.set(store.ConsentChainKey(u.chainFirst), u.chain)
 		u.set(store.ConsentHeadKey(), u.consentHead.Bytes())
+	}
+	for pid, b := range u.consent {
+		u.set(store.ConsentKey(pid, b.first), b.b)
 	}
 	for pid, h := range u.profileHeads {
 		u.set(store.ConsentProfileHeadKey(pid), h.Bytes())

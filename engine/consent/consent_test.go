@@ -436,3 +436,65 @@ func TestIPHasherMatchesHMAC(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordBlock(t *testing.T) {
+	recs := map[uint64][]byte{}
+	var block []byte
+	for _, seq := range []uint64{3, 9, 1 << 40} {
+		b, _, err := Encode(&Record{Seq: seq, PID: 1, Purpose: "analytics", Status: Granted, LegalBasis: "consent", Source: "banner", DecidedAt: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs[seq] = b
+		block = AppendBlockRecord(block, seq, b)
+	}
+	if !IsBlock(block) || IsBlock(recs[3]) {
+		t.Fatal("IsBlock cannot tell a block from a record")
+	}
+	var seqs []uint64
+	err := EachStored(3, block, func(seq uint64, b []byte) error {
+		if string(b) != string(recs[seq]) {
+			t.Errorf("c%d: %s, want %s", seq, b, recs[seq])
+		}
+		seqs = append(seqs, seq)
+		return nil
+	})
+	if err != nil || len(seqs) != 3 || seqs[2] != 1<<40 {
+		t.Fatalf("block: %v %v", seqs, err)
+	}
+	// A record alone is its own value, under its key's sequence number.
+	seqs = nil
+	if err := EachStored(9, recs[9], func(seq uint64, b []byte) error { seqs = append(seqs, seq); return nil }); err != nil || len(seqs) != 1 || seqs[0] != 9 {
+		t.Fatalf("alone: %v %v", seqs, err)
+	}
+	// Cut anywhere past the version byte, a block gives the whole records
+	// before the cut and an ErrCorrupt, or ends cleanly between records.
+	for cut := 1; cut < len(block); cut++ {
+		n := 0
+		err := EachStored(3, block[:cut], func(seq uint64, b []byte) error {
+			if string(b) != string(recs[seq]) {
+				t.Fatalf("cut at %d: c%d is %s", cut, seq, b)
+			}
+			n++
+			return nil
+		})
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("cut at %d: %v", cut, err)
+		}
+		if err == nil && n == 3 {
+			t.Fatalf("cut at %d read all three records", cut)
+		}
+	}
+}
+
+func FuzzEachStored(f *testing.F) {
+	b, _, _ := Encode(&Record{Seq: 1, PID: 1, Purpose: "analytics", Status: Granted})
+	f.Add(AppendBlockRecord(AppendBlockRecord(nil, 1, b), 2, b))
+	f.Add([]byte{recordBlockVersion, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x05})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		EachStored(1, v, func(seq uint64, b []byte) error {
+			Decode(b)
+			return nil
+		})
+	})
+}

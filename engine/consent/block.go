@@ -1,0 +1,65 @@
+package consent
+
+import (
+	"encoding/binary"
+	"fmt"
+)
+
+// A profile's records are stored one of two ways under the profile's
+// consent keys ('c' pid seq):
+//
+//   - one record: its stored bytes (the JSON of a Record or a Stub),
+//     under the record's own sequence number. Records set by hand, moved by
+//     unmerge, and every record of a dir written before schema 5.
+//
+//   - a block: the records one ingest transaction made for the profile,
+//     under the first one's sequence number (a key per record was a fifth
+//     of the writes of a bulk ingest):
+//
+//     recordBlockVersion  (uvarint seq  uvarint len  stored bytes)...
+//
+// The stored bytes of each record are exactly those its hash covers, in a
+// block as alone. A block never starts with '{', which every record does.
+const recordBlockVersion = 1
+
+// AppendBlockRecord appends the stored bytes of record seq to block b,
+// starting the block when b is empty.
+func AppendBlockRecord(b []byte, seq uint64, stored []byte) []byte {
+	if len(b) == 0 {
+		b = append(b, recordBlockVersion)
+	}
+	b = binary.AppendUvarint(b, seq)
+	b = binary.AppendUvarint(b, uint64(len(stored)))
+	return append(b, stored...)
+}
+
+// EachStored calls fn with the sequence number and stored bytes of every
+// record in v, the value of the consent key whose sequence number is
+// keySeq: a block's records in order, or v itself. The bytes are v's: fn
+// must copy what it keeps beyond v's life. A block that does not parse is
+// an ErrCorrupt error after the records before the damage.
+func EachStored(keySeq uint64, v []byte, fn func(seq uint64, stored []byte) error) error {
+	if len(v) == 0 || v[0] != recordBlockVersion {
+		return fn(keySeq, v)
+	}
+	for b := v[1:]; len(b) > 0; {
+		seq, n := binary.Uvarint(b)
+		if n <= 0 {
+			return fmt.Errorf("%w: record block stored as %s: bad sequence number", ErrCorrupt, RecordID(keySeq))
+		}
+		b = b[n:]
+		size, n := binary.Uvarint(b)
+		if n <= 0 || size > uint64(len(b)-n) {
+			return fmt.Errorf("%w: record block stored as %s: record %s runs past the block", ErrCorrupt, RecordID(keySeq), RecordID(seq))
+		}
+		b = b[n:]
+		if err := fn(seq, b[:size]); err != nil {
+			return err
+		}
+		b = b[size:]
+	}
+	return nil
+}
+
+// IsBlock reports whether v, a consent key's value, is a block of records.
+func IsBlock(v []byte) bool { return len(v) > 0 && v[0] == recordBlockVersion }
