@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,32 +197,39 @@ func (s txnSink) heads(global consent.Head, pid uint64, profile consent.Head) er
 // of each head: a unit's consent records move the global head many times
 // and a profile's several times (a banner decides every purpose at once).
 func (u *unit) record(pid, seq uint64, stored []byte) error {
-	if u.consent == nil {
-		u.consent = make(map[uint64]*recordBlock)
-	}
-	b := u.consent[pid]
-	if b == nil {
-		b = &recordBlock{first: seq}
-		u.consent[pid] = b
+	b := u.recordBlock(pid)
+	if len(b.b) == 0 {
+		b.first = seq
 	}
 	b.b = consent.AppendBlockRecord(b.b, seq, stored)
 	u.bytes += len(stored)
 	return nil
 }
 
-// recordBlock is one profile's consent records in a unit.
+func (u *unit) heads(global consent.Head, pid uint64, profile consent.Head) error {
+	u.consentHead = global
+	u.recordBlock(pid).head = profile
+	return nil
+}
+
+// recordBlock is what a unit writes of one profile's consent chain: the
+// records it adds, and the chain's head after the last.
 type recordBlock struct {
 	first uint64 // the first record's sequence number: the block's key
 	b     []byte
+	head  consent.Head
 }
 
-func (u *unit) heads(global consent.Head, pid uint64, profile consent.Head) error {
-	u.consentHead = global
-	if u.profileHeads == nil {
-		u.profileHeads = make(map[uint64]consent.Head)
+func (u *unit) recordBlock(pid uint64) *recordBlock {
+	if u.consent == nil {
+		u.consent = make(map[uint64]*recordBlock)
 	}
-	u.profileHeads[pid] = profile
-	return nil
+	b := u.consent[pid]
+	if b == nil {
+		b = &recordBlock{}
+		u.consent[pid] = b
+	}
+	return b
 }
 
 func (u *unit) chainEntry(seq uint64, e consent.ChainEntry) error {
@@ -338,7 +346,7 @@ func (e *Engine) consentOnEvent(u *unit, pid uint64, ev *segment.Event, prep *co
 			continue
 		}
 		if s.ChangeOnly && s.Source == "banner" {
-			s.Evidence = fmt.Sprintf("%s=%t", s.Evidence, s.Granted)
+			s.Evidence += "=" + strconv.FormatBool(s.Granted)
 		}
 		r := &consent.Record{
 			Purpose: s.Purpose, Status: st, LegalBasis: s.LegalBasis, Jurisdiction: s.Jurisdiction,

@@ -73,20 +73,19 @@ type unit struct {
 	msgs       []byte                 // digests of the messageIds the unit ingests, 16 bytes each
 	chain      []byte                 // block of global consent chain entries (consent_ledger.go)
 	chainFirst uint64                 // sequence number of the block's first entry
-	// consentHead and profileHeads are the heads of the global consent
-	// chain and of each profile chain the unit extends, as its last record
-	// left them (consent_ledger.go).
-	consentHead  consent.Head
-	profileHeads map[uint64]consent.Head
-	consent      map[uint64]*recordBlock // each profile's consent records (consent_ledger.go)
-	dirty        map[uint64]*profileRec
-	events       int
-	bytes        int
-	rejects      []rejectLine
-	checkpoint   *Checkpoint
-	noSplit      bool // IngestBatch: one transaction whatever its size
-	maxEvents    int  // the unit is full at this many events
-	delta        counters
+	// consentHead is the head of the global consent chain as the unit's
+	// last record left it; consent holds, for each profile chain the unit
+	// extends, its records and its head (consent_ledger.go).
+	consentHead consent.Head
+	consent     map[uint64]*recordBlock
+	dirty       map[uint64]*profileRec
+	events      int
+	bytes       int
+	rejects     []rejectLine
+	checkpoint  *Checkpoint
+	noSplit     bool // IngestBatch: one transaction whatever its size
+	maxEvents   int  // the unit is full at this many events
+	delta       counters
 	// snap is the writer's read snapshot, for hooks that read the store
 	// while the unit is built.
 	snap *store.Txn
@@ -640,10 +639,10 @@ func (w *writer) flush(final bool) error {
 		u.set(store.ConsentHeadKey(), u.consentHead.Bytes())
 	}
 	for pid, b := range u.consent {
-		u.set(store.ConsentKey(pid, b.first), b.b)
-	}
-	for pid, h := range u.profileHeads {
-		u.set(store.ConsentProfileHeadKey(pid), h.Bytes())
+		if len(b.b) > 0 {
+			u.set(store.ConsentKey(pid, b.first), b.b)
+		}
+		u.set(store.ConsentProfileHeadKey(pid), b.head.Bytes())
 	}
 	next := e.counters.plus(u.delta)
 	for _, name := range counterNames {
