@@ -30,17 +30,11 @@ func (e *Engine) Resolve(ctx context.Context, ref string) (string, error) {
 func (e *Engine) resolve(t *store.Txn, ref string) (uint64, error) {
 	ref = strings.TrimSpace(ref)
 	if pid, ok := parsePID(ref); ok {
-		if ok, err := t.Has(store.PIDKey(store.PrefixProfile, pid)); err != nil || ok {
-			return pid, err
-		}
-		v, err := t.Get(store.PIDKey(store.PrefixMerged, pid))
+		live, err := livePID(t, pid)
 		if errors.Is(err, store.ErrNotFound) {
 			return 0, fmt.Errorf("profile %s: %w", ref, ErrNotFound)
 		}
-		if err != nil {
-			return 0, err
-		}
-		return store.Uint64(v, 0), nil
+		return live, err
 	}
 	id, err := identity.Parse(ref)
 	if err != nil {
@@ -52,6 +46,25 @@ func (e *Engine) resolve(t *store.Txn, ref string) (uint64, error) {
 	}
 	if err != nil {
 		return 0, err
+	}
+	return livePID(t, store.Uint64(v, 0))
+}
+
+// livePID is pid, or the profile it was merged into. The identity index
+// may name a merged-away profile: a merge does not rewrite the index
+// entries of the identifiers it moves ('i' in store/keys.go), and a merged
+// id's 'a' key always names the final survivor, so one look is enough. A
+// pid that is neither is store.ErrNotFound.
+func livePID(t *store.Txn, pid uint64) (uint64, error) {
+	if ok, err := t.Has(store.PIDKey(store.PrefixProfile, pid)); err != nil || ok {
+		return pid, err
+	}
+	v, err := t.Get(store.PIDKey(store.PrefixMerged, pid))
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("merged id %s: %d bytes, want 8", pidString(pid), len(v))
 	}
 	return store.Uint64(v, 0), nil
 }
@@ -332,7 +345,11 @@ func (e *Engine) SearchIdentifiers(ctx context.Context, prefix string, limit int
 				if err != nil || len(val) != 8 {
 					return nil
 				}
-				out = append(out, IdentifierMatch{Type: typ, Value: value, ProfileID: pidString(store.Uint64(val, 0))})
+				pid, err := livePID(t, store.Uint64(val, 0))
+				if err != nil {
+					return nil // an entry left by an erasure's cut-short plan; nothing to show
+				}
+				out = append(out, IdentifierMatch{Type: typ, Value: value, ProfileID: pidString(pid)})
 				if len(out) >= limit {
 					return store.ErrStop
 				}

@@ -308,6 +308,44 @@ func TestMergeKeepsOlderIDAndMergedIDResolves(t *testing.T) {
 	}
 }
 
+func TestMergedIdentifiersResolveAfterReopen(t *testing.T) {
+	// The alias merges p2 (u1's profile) into p1. The stored index keeps
+	// naming p2 for u1; every reader follows p2's merged-id key to p1,
+	// ingest after a reopen (when the index is read from the store) too.
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	ingestString(t, e, `{"type":"page","messageId":"1","anonymousId":"a1","timestamp":"2026-10-01T00:00:00Z"}
+{"type":"identify","messageId":"2","userId":"u1","timestamp":"2026-10-02T00:00:00Z","traits":{"plan":"pro"}}
+{"type":"alias","messageId":"3","userId":"u1","previousId":"a1","timestamp":"2026-10-03T00:00:00Z"}
+`)
+	e.Close()
+	e = openDir(t, dir)
+	e.db.View(func(tx *store.Txn) error {
+		v, err := tx.Get(store.IdentityKey("user_id", "u1"))
+		if err != nil || store.Uint64(v, 0) != 2 {
+			t.Errorf("stored owner of u1: %v %v, want p2 as the identify left it", v, err)
+		}
+		return nil
+	})
+	if p := mustProfile(t, e, "user_id:u1"); p.ID != "p1" {
+		t.Errorf("user_id:u1 resolves to %s, want p1", p.ID)
+	}
+	if m, err := e.SearchIdentifiers(context.Background(), "user_id:u", 10); err != nil || len(m) != 1 || m[0].ProfileID != "p1" {
+		t.Errorf("search: %+v %v", m, err)
+	}
+	if w, err := e.Why(context.Background(), "user_id:u1", "anonymous_id:a1"); err != nil || !w.Connected {
+		t.Errorf("why: %+v %v", w, err)
+	}
+	st := ingestString(t, e, `{"type":"track","event":"Order Completed","messageId":"4","userId":"u1","timestamp":"2026-10-04T00:00:00Z"}
+`)
+	if st.ProfilesCreated != 0 || st.Merges != 0 {
+		t.Errorf("an event of u1 after reopen: %+v, want it on p1", st)
+	}
+	if p := mustProfile(t, e, "p1"); p.EventCount != 4 {
+		t.Errorf("p1 has %d events, want 4", p.EventCount)
+	}
+}
+
 func TestEventsPaging(t *testing.T) {
 	e := openTest(t)
 	var b strings.Builder

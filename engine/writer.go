@@ -234,18 +234,24 @@ func (w *writer) OwnerOf(id identity.ID) uint64 {
 	return pid
 }
 
-// storedOwner reads the owner of id from the snapshot. Whatever this
-// writer attached since the snapshot was taken is in the engine's identity
-// index already, so the snapshot is only asked about the rest.
+// storedOwner reads the owner of id from the snapshot: the profile the
+// index names, or the one that profile was merged into (livePID). Whatever
+// this writer attached or merged since the snapshot was taken is in the
+// engine's identity index already, so the snapshot is only asked about
+// the rest.
 func (w *writer) storedOwner(id identity.ID) uint64 {
 	v, err := w.snap.Get(store.IdentityKey(id.Type, id.Value))
 	if err != nil || len(v) != 8 {
 		return 0
 	}
-	return store.Uint64(v, 0)
+	pid, err := livePID(w.snap, store.Uint64(v, 0))
+	if err != nil {
+		return 0
+	}
+	return pid
 }
 
-// setOwner records that pid owns id.
+// setOwner records that pid owns id, a new identifier of pid.
 func (w *writer) setOwner(id identity.ID, pid uint64) {
 	w.e.idents.Put(w.identKey(id), pid)
 	w.unit.set(store.IdentityKey(id.Type, id.Value), putUint64(pid))
@@ -485,8 +491,11 @@ func (w *writer) merge(target *profileRec, otherPID uint64) error {
 	}
 	e := w.e
 	target.absorb(other, &e.cfg.Profiles)
+	// The stored index keeps naming other for its identifiers: readers
+	// follow its 'a' key, written below, to target (livePID). Rewriting
+	// them was 0.6M of the 1M demo's 15M writes. The engine's index moves.
 	for _, id := range other.IDs {
-		w.setOwner(identity.ID{Type: id.T, Value: id.V}, target.PID)
+		w.e.idents.Put(w.identKey(identity.ID{Type: id.T, Value: id.V}), target.PID)
 	}
 	w.unit.set(store.PIDKey(store.PrefixMerged, other.PID), putUint64(target.PID))
 	for _, m := range other.Merged {

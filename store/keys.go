@@ -15,7 +15,7 @@
 //	'M'     'M' seq(8)                            message digests of one ingest unit (dedupe): version(1), then 16 bytes per messageId
 //	'p'     'p' pid(8)                            profile record
 //	'a'     'a' mergedPid(8)                      surviving pid(8): a merged-away profile id
-//	'i'     'i' ident                             pid(8): identity index, ident = typeLen(1) type value
+//	'i'     'i' ident                             pid(8): identity index, ident = typeLen(1) type value; the pid may be merged away ('a' names the survivor)
 //	'L'     'L' pid(8) seq(8)                     links among pid's identifiers, regrouped by unmerge (schema 2 and 3: made by one ingest unit)
 //	'r'     'r' seq(8)                            refused merge record
 //	'R'     'R' pid(8) seq(8)                     refused merge by profile (empty value)
@@ -57,8 +57,11 @@
 // the first one's sequence number instead of a key each (2.9M keys fewer
 // in the 1M demo), and profile records (engine/record_codec.go) write
 // each distinct provenance of their trait values once instead of after
-// every value. Single records and version 4's profile records are still
-// read, so opening a version 4 dir only records the new version.
+// every value. A merge no longer rewrites the identity index entries of
+// the identifiers it moves: they keep naming the merged-away pid, whose
+// 'a' key names the survivor. Single records and version 4's profile
+// records are still read, and version 4's index entries name live pids,
+// so opening a version 4 dir only records the new version.
 package store
 
 import (
