@@ -54,7 +54,7 @@
 // 'L' blocks are still read, and unmerge still writes them; opening a
 // version 3 dir only records the new version. Version 5 stores the
 // consent records an ingest unit makes for a profile as one block under
-// the first one's sequence number instead of a key each (2.9M keys fewer
+// the first one's sequence number instead of a key each (2.1M keys fewer
 // in the 1M demo), and profile records (engine/record_codec.go) write
 // each distinct provenance of their trait values once instead of after
 // every value. A merge no longer rewrites the identity index entries of
