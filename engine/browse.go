@@ -347,7 +347,7 @@ func (e *Engine) SearchIdentifiers(ctx context.Context, prefix string, limit int
 				}
 				pid, err := livePID(t, store.Uint64(val, 0))
 				if err != nil {
-					return nil // an entry left by an erasure's cut-short plan; nothing to show
+					return nil // an entry naming no profile: nothing to show
 				}
 				out = append(out, IdentifierMatch{Type: typ, Value: value, ProfileID: pidString(pid)})
 				if len(out) >= limit {

@@ -197,7 +197,7 @@ func (s txnSink) heads(global consent.Head, pid uint64, profile consent.Head) er
 // of each head: a unit's consent records move the global head many times
 // and a profile's several times (a banner decides every purpose at once).
 func (u *unit) record(pid, seq uint64, stored []byte) error {
-	b := u.recordBlock(pid)
+	b := u.consentOf(pid)
 	if len(b.b) == 0 {
 		b.first = seq
 	}
@@ -208,7 +208,7 @@ func (u *unit) record(pid, seq uint64, stored []byte) error {
 
 func (u *unit) heads(global consent.Head, pid uint64, profile consent.Head) error {
 	u.consentHead = global
-	u.recordBlock(pid).head = profile
+	u.consentOf(pid).head = profile
 	return nil
 }
 
@@ -220,7 +220,7 @@ type recordBlock struct {
 	head  consent.Head
 }
 
-func (u *unit) recordBlock(pid uint64) *recordBlock {
+func (u *unit) consentOf(pid uint64) *recordBlock {
 	if u.consent == nil {
 		u.consent = make(map[uint64]*recordBlock)
 	}
@@ -698,11 +698,8 @@ func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) er
 		seq, to uint64
 		stored  []byte
 	}
-	type rewrite struct {
-		key, val []byte // val nil: nothing stays, delete the key
-	}
 	var moves []move
-	var rewrites []rewrite
+	var rewrites []kv // a value's new form, nil when none of it stays
 	err := t.Iterate(store.ConsentPrefix(from), store.IterOptions{}, func(k, v []byte) error {
 		var kept []byte // the records that stay, as a block
 		var these []move
@@ -722,7 +719,7 @@ func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) er
 			return nil // a damaged block stays whole, for verify to report
 		}
 		moves = append(moves, these...)
-		rewrites = append(rewrites, rewrite{slices.Clone(k), kept})
+		rewrites = append(rewrites, kv{slices.Clone(k), kept})
 		return nil
 	})
 	if err != nil || len(moves) == 0 {
@@ -736,13 +733,7 @@ func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) er
 		}
 	}
 	for _, r := range rewrites {
-		var err error
-		if r.val == nil {
-			err = t.Delete(r.key)
-		} else {
-			err = t.Set(r.key, r.val)
-		}
-		if err != nil {
+		if err := r.apply(t); err != nil {
 			return err
 		}
 	}

@@ -141,8 +141,8 @@ func mergedConsentRecords(ctx context.Context, t *store.Txn) (map[uint64][][]byt
 // consentRecordsAt moves cons, a cursor over consent records, past every
 // record stored under a pid below pid and returns the stored bytes of the
 // records stored under pid, alone or in blocks (nil if none). Called with
-// increasing pids, it
-// merge-joins the consent records with another record kind keyed by pid.
+// increasing pids, it merge-joins the consent records with another record
+// kind keyed by pid.
 func consentRecordsAt(cons *store.Cursor, pid uint64) ([][]byte, error) {
 	var out [][]byte
 	for ; cons.Valid(); cons.Next() {

@@ -308,7 +308,7 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 			// stubs stay, and so do records that do not decode (as a
 			// block that does not parse does), for verify to report.
 			var out []byte
-			erased := 0
+			erased, block := 0, consent.IsBlock(v)
 			err := consent.EachStored(store.Uint64(k, 9), v, func(seq uint64, b []byte) error {
 				if s, err := consent.Decode(b); err == nil && s.Record != nil {
 					stub, err := consent.Erase(s, e.now())
@@ -318,10 +318,10 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 					b = stub
 					erased++
 				}
-				if !consent.IsBlock(v) {
-					out = b
-				} else {
+				if block {
 					out = consent.AppendBlockRecord(out, seq, b)
+				} else {
+					out = b
 				}
 				return nil
 			})

@@ -87,8 +87,7 @@ func (e *Engine) forgetMessages(gone map[msgDigest]struct{}) error {
 	if len(gone) == 0 {
 		return nil
 	}
-	type rewrite struct{ k, v []byte }
-	var out []rewrite
+	var out []kv // a block's new value, nil when none of it stays
 	err := e.db.View(func(t *store.Txn) error {
 		return t.Iterate([]byte{store.PrefixMessage}, store.IterOptions{}, func(k, v []byte) error {
 			keep := []byte{msgBlockVersion}
@@ -106,7 +105,7 @@ func (e *Engine) forgetMessages(gone map[msgDigest]struct{}) error {
 			if len(keep) == 1 {
 				keep = nil // the block held only erased ids
 			}
-			out = append(out, rewrite{slices.Clone(k), keep})
+			out = append(out, kv{slices.Clone(k), keep})
 			return nil
 		})
 	})
@@ -115,13 +114,7 @@ func (e *Engine) forgetMessages(gone map[msgDigest]struct{}) error {
 			size := 0
 			for len(out) > 0 && size < 4<<20 {
 				r := out[0]
-				var err error
-				if r.v == nil {
-					err = t.Delete(r.k)
-				} else {
-					err = t.Set(r.k, r.v)
-				}
-				if err != nil {
+				if err := r.apply(t); err != nil {
 					return err
 				}
 				size += len(r.v)

@@ -14,7 +14,8 @@ import (
 //
 //   - a block: the records one ingest transaction made for the profile,
 //     under the first one's sequence number (a key per record was a fifth
-//     of the writes of a bulk ingest):
+//     of the writes of a bulk ingest). Unmerge may take records out of a
+//     block; what stays keeps the key:
 //
 //     recordBlockVersion  (uvarint seq  uvarint len  stored bytes)...
 //
