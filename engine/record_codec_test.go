@@ -35,19 +35,26 @@ func sampleRecord() *profileRec {
 	}
 }
 
-func TestProfileCodecRoundTrip(t *testing.T) {
-	p := sampleRecord()
+// roundTrip encodes p, checks that it decodes to p again, and returns
+// the encoding.
+func roundTrip(t *testing.T, p *profileRec) []byte {
+	t.Helper()
 	b, err := encodeProfile(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeProfile(42, b)
+	got, err := decodeProfile(p.PID, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, p) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, p)
 	}
+	return b
+}
+
+func TestProfileCodecRoundTrip(t *testing.T) {
+	roundTrip(t, sampleRecord())
 }
 
 // profileV2Hex is sampleRecord as version 2 wrote it, provenance inline.
@@ -90,22 +97,11 @@ func identifyProfile() *profileRec {
 }
 
 func TestProfileCodecWritesProvenanceOnce(t *testing.T) {
-	p := identifyProfile()
-	b, err := encodeProfile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := roundTrip(t, identifyProfile())
 	for _, m := range []string{"ef78348d-262c-4c09-ad47-ff0f9883c170", "0c51e1b3-c24f-4ffd-8f21-50aedd3d5853"} {
 		if n := bytes.Count(b, []byte(m)); n != 1 {
 			t.Errorf("message id %s written %d times, want once", m, n)
 		}
-	}
-	got, err := decodeProfile(7, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, p) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", got, p)
 	}
 }
 
@@ -119,17 +115,7 @@ func TestProfileCodecManyProvenances(t *testing.T) {
 		}
 		p.Traits[fmt.Sprint("t", i)] = tr
 	}
-	b, err := encodeProfile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := decodeProfile(3, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, p) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", got, p)
-	}
+	roundTrip(t, p)
 }
 
 func TestProfileCodecReadsJSONRecords(t *testing.T) {
