@@ -103,17 +103,8 @@ func (c *compliance) pidState(e *Engine, pid uint64) (*pidConsent, error) {
 		view = func(fn func(*store.Txn) error) error { return fn(c.readTxn) }
 	}
 	err := view(func(t *store.Txn) error {
-		if err := eachConsentRecord(t, pid, func(_ uint64, s consent.Stored) error {
-			consent.Fold(pc.cur, s.Record)
-			return nil
-		}); err != nil {
-			return err
-		}
-		b, err := t.Get(store.ConsentProfileHeadKey(pid))
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		pc.head, err = consent.ParseHead(b)
+		var err error
+		pc.head, err = scanChain(t, pid, func(r *consent.Record) { consent.Fold(pc.cur, r) })
 		return err
 	})
 	if err != nil {
@@ -635,7 +626,13 @@ func (e *Engine) ConsentReceiptFor(ctx context.Context, ref, purpose string) (Co
 func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error) {
 	v := consent.NewVerifier()
 	var head []byte
-	heads := map[uint64][]byte{}
+	heads := map[uint64]consent.Head{} // each profile chain's newest stored head
+	var headBreaks []ConsentBreak
+	newer := func(pid uint64, h consent.Head) {
+		if h.Seq >= heads[pid].Seq {
+			heads[pid] = h
+		}
+	}
 	err := e.db.View(func(t *store.Txn) error {
 		n := 0
 		if err := t.Iterate([]byte{store.PrefixConsent}, store.IterOptions{}, func(k, val []byte) error {
@@ -669,18 +666,39 @@ func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error)
 		if head, err = t.Get(store.ConsentHeadKey()); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+		// A chain's head is in the head block of the last ingest unit
+		// that extended it, or under its own key (set by hand, or by
+		// unmerge), whichever is newer.
+		if err := t.Iterate([]byte{store.PrefixConsentHeads}, store.IterOptions{}, func(k, val []byte) error {
+			if err := consent.EachHead(val, newer); err != nil {
+				headBreaks = append(headBreaks, ConsentBreak{Chain: "profile", Record: consent.RecordID(store.Uint64(k, 1)), What: err.Error()})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		prefix := store.ConsentProfileHeadPrefix()
 		return t.Iterate(prefix, store.IterOptions{}, func(k, val []byte) error {
-			if len(k) == len(prefix)+8 {
-				heads[store.Uint64(k, len(prefix))] = val
+			if len(k) != len(prefix)+8 {
+				return nil
 			}
+			h, err := consent.ParseHead(val)
+			if err != nil {
+				headBreaks = append(headBreaks, ConsentBreak{Chain: "profile", Profile: pidString(store.Uint64(k, len(prefix))), What: err.Error()})
+				return nil
+			}
+			newer(store.Uint64(k, len(prefix)), h)
 			return nil
 		})
 	})
 	if err != nil {
 		return ConsentVerifyResult{}, fmt.Errorf("consent verify: %w", err)
 	}
-	br := v.Finish(head, heads)
+	headBytes := make(map[uint64][]byte, len(heads))
+	for pid, h := range heads {
+		headBytes[pid] = h.Bytes()
+	}
+	br := append(v.Finish(head, headBytes), headBreaks...)
 	if br == nil {
 		br = []ConsentBreak{}
 	}
@@ -695,8 +713,8 @@ func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error)
 // stay.
 func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) error {
 	type move struct {
-		seq, to uint64
-		stored  []byte
+		seq, to, chain uint64
+		stored         []byte
 	}
 	var moves []move
 	var rewrites []kv // a value's new form, nil when none of it stays
@@ -707,7 +725,7 @@ func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) er
 			s, err := consent.Decode(b)
 			if err == nil && s.Record != nil && s.Record.MessageID != "" {
 				if p, ok := to[s.Record.MessageID]; ok && p != from {
-					these = append(these, move{seq, p, slices.Clone(b)})
+					these = append(these, move{seq, p, s.Record.PID, slices.Clone(b)})
 					return nil
 				}
 			}
@@ -732,6 +750,18 @@ func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) er
 			c.notePIDs(m.to)
 		}
 	}
+	// Records of from's own chain that leave its key would take the
+	// chain's head with them (scanChain finds it among the records under
+	// from): it is stored under from's head key first.
+	if slices.ContainsFunc(moves, func(m move) bool { return m.chain == from }) {
+		h, err := scanChain(t, from, nil)
+		if err != nil {
+			return err
+		}
+		if err := t.Set(store.ConsentProfileHeadKey(from), h.Bytes()); err != nil {
+			return err
+		}
+	}
 	for _, r := range rewrites {
 		if err := r.apply(t); err != nil {
 			return err
@@ -743,6 +773,44 @@ func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) er
 		}
 	}
 	return nil
+}
+
+// scanChain reads the records stored under pid, calling fold (when not
+// nil) with each live one, and returns the head of pid's chain: its
+// newest record, a stub too. An ingest stores a chain's head only in its
+// unit's head block, for verify; the records under pid hold the chain,
+// but for those unmerge moved to another pid, whose head it stores under
+// pid's own head key (moveConsent), as `consent set` does. Records that
+// do not decode are skipped; verify reports them.
+func scanChain(t *store.Txn, pid uint64, fold func(*consent.Record)) (consent.Head, error) {
+	b, err := t.Get(store.ConsentProfileHeadKey(pid))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return consent.Head{}, err
+	}
+	head, err := consent.ParseHead(b)
+	if err != nil {
+		return consent.Head{}, err
+	}
+	err = t.Iterate(store.ConsentPrefix(pid), store.IterOptions{}, func(k, v []byte) error {
+		err := consent.EachStored(store.Uint64(k, 9), v, func(_ uint64, b []byte) error {
+			s, err := consent.Decode(b)
+			if err != nil {
+				return nil
+			}
+			if s.Record != nil && fold != nil {
+				fold(s.Record)
+			}
+			if s.PID() == pid && s.Seq() > head.Seq {
+				head = consent.Head{Seq: s.Seq(), Hash: s.Hash}
+			}
+			return nil
+		})
+		if errors.Is(err, consent.ErrCorrupt) {
+			return nil // what came before the damage was read
+		}
+		return err
+	})
+	return head, err
 }
 
 // eachConsentRecord calls fn with every live record stored under pid

@@ -476,7 +476,8 @@ func consentValues(t *testing.T, e *Engine, pid uint64) map[uint64][]uint64 {
 }
 
 func TestIngestStoresAProfilesRecordsAsOneBlock(t *testing.T) {
-	e := openTest(t)
+	dir := t.TempDir()
+	e := openDir(t, dir)
 	ingestString(t, e,
 		consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil)+
 			consentUpdated("e2", "user_id:u2", ct0, "analytics", "granted", nil)+
@@ -485,6 +486,22 @@ func TestIngestStoresAProfilesRecordsAsOneBlock(t *testing.T) {
 	if got := consentValues(t, e, 1); !reflect.DeepEqual(got, map[uint64][]uint64{1: {1, 3, 4}}) {
 		t.Errorf("p1's consent values: %v, want one block under c1 holding c1, c3, c4", got)
 	}
+	// The heads of both chains are in the unit's head block, under c1
+	// like its global chain block; no head key of their own.
+	if ok, _ := hasKey(e, store.ConsentProfileHeadKey(1)); ok {
+		t.Error("ingest wrote p1's head under its own key")
+	}
+	e.db.View(func(tx *store.Txn) error {
+		b, err := tx.Get(store.ConsentHeadBlockKey(1))
+		heads := map[uint64]uint64{}
+		if err == nil {
+			err = consent.EachHead(b, func(pid uint64, h consent.Head) { heads[pid] = h.Seq })
+		}
+		if err != nil || !reflect.DeepEqual(heads, map[uint64]uint64{1: 4, 2: 2}) {
+			t.Errorf("head block: %v %v, want p1 at c4 and p2 at c2", heads, err)
+		}
+		return nil
+	})
 	// A record set by hand is stored alone, beside the block; both are
 	// read as one trail.
 	if _, err := e.SetConsent(context.Background(), "user_id:u1", ConsentInput{Purpose: "analytics", Status: "withdrawn", DecidedAt: ct0.Add(150 * time.Minute)}); err != nil {
@@ -493,8 +510,15 @@ func TestIngestStoresAProfilesRecordsAsOneBlock(t *testing.T) {
 	if got := consentValues(t, e, 1); !reflect.DeepEqual(got, map[uint64][]uint64{1: {1, 3, 4}, 5: {5}}) {
 		t.Errorf("after consent set: %v", got)
 	}
-	if h := history(t, e, "user_id:u1", ""); len(h) != 4 {
-		t.Errorf("trail: %d records, want 4: %+v", len(h), h)
+	// The chain goes on from the record set by hand, in this run and,
+	// read back from the store, after a reopen.
+	ingestString(t, e, consentUpdated("e5", "user_id:u1", ct0.Add(4*time.Hour), "marketing_sms", "granted", nil))
+	verifyOK(t, e)
+	e.Close()
+	e = openDir(t, dir)
+	ingestString(t, e, consentUpdated("e6", "user_id:u1", ct0.Add(5*time.Hour), "marketing_sms", "denied", nil))
+	if h := history(t, e, "user_id:u1", ""); len(h) != 6 {
+		t.Errorf("trail: %d records, want 6: %+v", len(h), h)
 	}
 	st := stateAt(t, e, "user_id:u1", ct0.Add(3*time.Hour))
 	if st["analytics"].Status != consent.Withdrawn || st["marketing_email"].Status != consent.Withdrawn {
@@ -535,6 +559,56 @@ func TestUnmergeSplitsARecordBlock(t *testing.T) {
 		t.Errorf("left under p1: %v, want nothing", got)
 	}
 	verifyOK(t, e)
+	// p1's chain went on at c2, now stored under p7: its next record
+	// follows c2 (moveConsent stored the head under p1's key).
+	ingestString(t, e, consentUpdated("e3", "user_id:u1", ct0.Add(2*time.Hour), "advertising", "granted", nil))
+	verifyOK(t, e)
+}
+
+func TestVerifyChecksHeadBlocks(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	ingestString(t, e,
+		consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil)+
+			consentUpdated("e2", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil))
+	e.Close()
+	// One head, p1's: pid (8 bytes), seq (8), hash (32). A byte of the
+	// hash flipped is a head that does not match the chain.
+	flip(t, dir, store.ConsentHeadBlockKey(1), func([]byte) int { return 8 + 8 + 5 })
+	e = openDir(t, dir)
+	res, err := e.VerifyConsent(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK || len(res.Breaks) != 1 || res.Breaks[0].Profile != "p1" || !strings.Contains(res.Breaks[0].What, "head says") {
+		t.Errorf("flipped head: %+v", res)
+	}
+	// A head block cut short is named.
+	e.Close()
+	db, err := store.Open(store.BadgerDir(dir), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *store.Txn) error {
+		v, err := tx.Get(store.ConsentHeadBlockKey(1))
+		if err != nil {
+			return err
+		}
+		return tx.Set(store.ConsentHeadBlockKey(1), v[:len(v)-1])
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = openDir(t, dir)
+	res, _ = e.VerifyConsent(context.Background())
+	found := false
+	for _, b := range res.Breaks {
+		found = found || b.Record == "c1" && strings.Contains(b.What, "head block")
+	}
+	if res.OK || !found {
+		t.Errorf("head block cut short: %+v", res)
+	}
 }
 
 func TestVerifyReportsADamagedBlock(t *testing.T) {

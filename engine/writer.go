@@ -657,11 +657,15 @@ func (w *writer) flush(final bool) error {
 		u.set(store.ConsentChainKey(u.chainFirst), u.chain)
 		u.set(store.ConsentHeadKey(), u.consentHead.Bytes())
 	}
-	for pid, b := range u.consent {
-		if len(b.b) > 0 {
-			u.set(store.ConsentKey(pid, b.first), b.b)
+	if len(u.consent) > 0 {
+		heads := make([]byte, 0, len(u.consent)*consent.HeadBlockEntrySize)
+		for pid, b := range u.consent {
+			if len(b.b) > 0 {
+				u.set(store.ConsentKey(pid, b.first), b.b)
+			}
+			heads = consent.AppendHeadBlockEntry(heads, pid, b.head)
 		}
-		u.set(store.ConsentProfileHeadKey(pid), b.head.Bytes())
+		u.set(store.ConsentHeadBlockKey(u.chainFirst), heads)
 	}
 	next := e.counters.plus(u.delta)
 	for _, name := range counterNames {

@@ -44,6 +44,11 @@ func ConsentProfileHeadPrefix() []byte { return MetaKey("consent/phead/") }
 // ConsentProfileHeadKey is the meta key of a profile chain's head.
 func ConsentProfileHeadKey(pid uint64) []byte { return AppendUint64(ConsentProfileHeadPrefix(), pid) }
 
+// ConsentHeadBlockKey is the key of the block of profile chain heads an
+// ingest unit left, stored under the sequence number of its first
+// consent record (that of its global chain block too).
+func ConsentHeadBlockKey(seq uint64) []byte { return SeqKey(PrefixConsentHeads, seq) }
+
 // AuditKey is the key of audit entry seq.
 func AuditKey(seq uint64) []byte { return SeqKey(PrefixAudit, seq) }
 
