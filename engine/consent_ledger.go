@@ -253,13 +253,10 @@ func hasConsentSignal(ev *segment.Event) bool {
 	if ev.Type == "track" && ev.Event == "Consent Updated" {
 		return true
 	}
-	if ev.Context == nil {
-		return false
-	}
-	if _, ok := ev.Context["consent"]; ok {
+	if ev.Context.Consent != nil {
 		return true
 	}
-	g, _ := ev.Context["gpc"].(bool)
+	g, _ := ev.Context.GPC.(bool)
 	return g
 }
 
@@ -285,7 +282,7 @@ func (e *Engine) prepareConsent(ev *segment.Event) consentPrep {
 		return consentPrep{}
 	}
 	p := consentPrep{done: true, sigs: eventSignals(&c.cfg, ev)}
-	if ip, ok := ev.Context["ip"].(string); ok && ip != "" && len(p.sigs) > 0 {
+	if ip, ok := ev.Context.IP.(string); ok && ip != "" && len(p.sigs) > 0 {
 		h := c.ipHashers.Get().(*consent.IPHasher)
 		p.ipHash = h.Sum(ip)
 		c.ipHashers.Put(h)
@@ -384,7 +381,7 @@ func eventSignals(cfg *consent.Config, ev *segment.Event) []consent.Signal {
 		}
 	}
 	if prefs, ok := ev.ConsentPreferences(); ok && len(prefs) > 0 {
-		cm, _ := ev.Context["consent"].(map[string]any)
+		cm, _ := ev.Context.Consent.(map[string]any)
 		jur, _ := cm["jurisdiction"].(string)
 		pol, _ := cm["policyVersion"].(string)
 		// Every page view of a visitor with preferences carries them, so

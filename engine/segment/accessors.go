@@ -9,13 +9,13 @@ import (
 
 // ContextTraits returns context.traits, or nil when absent or not an object.
 func (e *Event) ContextTraits() map[string]any {
-	m, _ := e.Context["traits"].(map[string]any)
+	m, _ := e.Context.Traits.(map[string]any)
 	return m
 }
 
 // DeviceID returns context.device.id as a string ("" when absent).
 func (e *Event) DeviceID() string {
-	dev, _ := e.Context["device"].(map[string]any)
+	dev, _ := e.Context.Device.(map[string]any)
 	if dev == nil {
 		return ""
 	}
@@ -51,7 +51,7 @@ func (e *Event) stringTrait(name string) string {
 // ConsentPreferences returns context.consent.categoryPreferences, keeping
 // only boolean values. ok is false when the message carries no such object.
 func (e *Event) ConsentPreferences() (prefs map[string]bool, ok bool) {
-	consent, _ := e.Context["consent"].(map[string]any)
+	consent, _ := e.Context.Consent.(map[string]any)
 	cp, ok := consent["categoryPreferences"].(map[string]any)
 	if !ok {
 		return nil, false
@@ -68,7 +68,7 @@ func (e *Event) ConsentPreferences() (prefs map[string]bool, ok bool) {
 // GPC reports whether the message carries context.gpc == true (the Global
 // Privacy Control signal).
 func (e *Event) GPC() bool {
-	b, _ := e.Context["gpc"].(bool)
+	b, _ := e.Context.GPC.(bool)
 	return b
 }
 

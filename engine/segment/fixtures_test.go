@@ -95,11 +95,11 @@ func TestFixtureArrayAndBatch(t *testing.T) {
 		t.Error("context.library defaults")
 	}
 	for _, ev := range evs {
-		if ev.Context["ip"] == nil {
+		if ev.Context.IP == nil {
 			t.Errorf("no context.ip: %s", ev.Raw)
 		}
 	}
-	if evs[0].Context["ip"] != "198.51.100.7" {
+	if evs[0].Context.IP != "198.51.100.7" {
 		t.Error("message's own context.ip must win")
 	}
 }

@@ -43,38 +43,7 @@ type wire struct {
 	ReceivedAt        string         `json:"receivedAt"`
 	Traits            map[string]any `json:"traits"`
 	Properties        rawValue       `json:"properties"`
-	Context           *contextWire   `json:"context"`
-}
-
-// contextWire holds the members of context the engine reads. The others
-// (page, userAgent, library, os, campaign, ...) are validated but not
-// decoded: they stay in Raw, and decoding them into maps was a third of the
-// cost of Parse. As with any struct target, member names match without
-// regard to case ("IP" fills IP).
-type contextWire struct {
-	Traits  any `json:"traits"`
-	Device  any `json:"device"`
-	IP      any `json:"ip"`
-	GPC     any `json:"gpc"`
-	Consent any `json:"consent"`
-}
-
-// toMap returns the decoded members as Event.Context holds them: absent
-// and null members are left out.
-func (c *contextWire) toMap() map[string]any {
-	if c == nil {
-		return nil
-	}
-	m := make(map[string]any, 5)
-	for _, kv := range [...]struct {
-		k string
-		v any
-	}{{"traits", c.Traits}, {"device", c.Device}, {"ip", c.IP}, {"gpc", c.GPC}, {"consent", c.Consent}} {
-		if kv.v != nil {
-			m[kv.k] = kv.v
-		}
-	}
-	return m
+	Context           *Context       `json:"context"`
 }
 
 // Parse decodes one Segment message (a JSON object) into an Event.
@@ -137,7 +106,7 @@ func parse(data []byte, now time.Time, fast bool) (Event, error) {
 		Event:       w.Event,
 		Name:        w.Name,
 		Traits:      w.Traits,
-		Context:     w.Context.toMap(),
+		Context:     w.Context.orZero(),
 	}
 	switch p := w.Properties; {
 	case len(p) == 0 || string(p) == "null":

@@ -252,7 +252,7 @@ func TestParseValidation(t *testing.T) {
 // whatever their JSON type, and nothing else; WholeContext has the rest.
 func TestParseContext(t *testing.T) {
 	ev := mustParse(t, `{"type":"page","userId":"u","context":{"ip":"8.8.8.8","gpc":true,"traits":"not an object","device":{"id":7},"consent":null,"page":{"path":"/a"},"userAgent":"UA"}}`)
-	want := map[string]any{"ip": "8.8.8.8", "gpc": true, "traits": "not an object", "device": map[string]any{"id": float64(7)}}
+	want := Context{IP: "8.8.8.8", GPC: true, Traits: "not an object", Device: map[string]any{"id": float64(7)}}
 	if !reflect.DeepEqual(ev.Context, want) {
 		t.Errorf("Context = %#v, want %#v", ev.Context, want)
 	}
@@ -263,7 +263,7 @@ func TestParseContext(t *testing.T) {
 	if whole["userAgent"] != "UA" || whole["page"].(map[string]any)["path"] != "/a" || len(whole) != 7 {
 		t.Errorf("WholeContext = %v", whole)
 	}
-	if ev := mustParse(t, `{"type":"page","userId":"u"}`); ev.Context != nil || ev.WholeContext() != nil {
+	if ev := mustParse(t, `{"type":"page","userId":"u"}`); ev.Context != (Context{}) || ev.WholeContext() != nil {
 		t.Errorf("no context: Context %v, WholeContext %v", ev.Context, ev.WholeContext())
 	}
 }

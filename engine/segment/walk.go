@@ -36,7 +36,7 @@ func walkMessage(b []byte, w *wire) (spaced, ok bool) {
 		}
 		seen |= 1 << f
 		if f == fieldContext && b[v] == '{' {
-			w.Context = new(contextWire)
+			w.Context = new(Context)
 			return walkContext(b, v, w.Context, &spaced)
 		}
 		e, ok := validValue(b, v, 1, &spaced)
@@ -52,8 +52,8 @@ func walkMessage(b []byte, w *wire) (spaced, ok bool) {
 }
 
 // walkContext walks the context object starting at b[i], decoding the
-// members contextWire holds.
-func walkContext(b []byte, i int, c *contextWire, spaced *bool) (int, bool) {
+// members Context holds.
+func walkContext(b []byte, i int, c *Context, spaced *bool) (int, bool) {
 	var seen uint8
 	return walkObject(b, i, 1, spaced, func(key []byte, v int) (int, bool) {
 		e, ok := validValue(b, v, 2, spaced)
@@ -211,7 +211,7 @@ func wireField(key []byte) int {
 	return fieldUnknown
 }
 
-// contextField is wireField for the members of contextWire, numbered in
+// contextField is wireField for the members of Context, numbered in
 // the order of its fields.
 func contextField(key []byte) int {
 	var buf [len("consent")]byte
