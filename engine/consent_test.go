@@ -641,3 +641,55 @@ func TestVerifyReportsADamagedBlock(t *testing.T) {
 		t.Errorf("history over a damaged block: %v", err)
 	}
 }
+
+func TestSignalCacheMatchesEventSignals(t *testing.T) {
+	e := openTest(t)
+	c, err := e.compl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	banner := func(prefs map[string]any, jur, pol string, gpc bool) string {
+		cm := map[string]any{"categoryPreferences": prefs}
+		if jur != "" {
+			cm["jurisdiction"] = jur
+		}
+		if pol != "" {
+			cm["policyVersion"] = pol
+		}
+		ctx := map[string]any{"consent": cm, "ip": "203.0.113.77"}
+		if prefs == nil {
+			ctx["consent"] = map[string]any{"jurisdiction": jur}
+		}
+		if gpc {
+			ctx["gpc"] = true
+		}
+		return msg("m", "page", ct0, map[string]any{"userId": "u1", "name": "Home", "context": ctx})
+	}
+	msgs := []string{
+		banner(map[string]any{"Marketing": true, "Analytics": false}, "GDPR", "v1", false),
+		banner(map[string]any{"Analytics": false, "Marketing": true}, "GDPR", "v1", false), // same, other order
+		banner(map[string]any{"Marketing": false, "Analytics": false}, "GDPR", "v1", false),
+		banner(map[string]any{"Marketing": true, "Analytics": false}, "GDPR", "v1", true),
+		banner(map[string]any{"Marketing": true, "Analytics": false}, "CCPA", "v1", false),
+		banner(map[string]any{"Marketing": true, "Analytics": false}, "", "GDPRv1", false), // the strings run together differently
+		banner(map[string]any{"Marketing": true, "Analytics": "yes", "Functional": nil}, "GDPR", "v1", false),
+		banner(map[string]any{}, "GDPR", "v2", true),
+		banner(nil, "GDPR", "", true),
+	}
+	var sc signalCache
+	for round := range 2 { // misses, then hits
+		for i, m := range msgs {
+			ev, err := segment.Parse([]byte(m), ct0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, want := sc.signals(&c.cfg, &ev), eventSignals(&c.cfg, &ev)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("round %d, message %d: cached %+v\nwant %+v", round, i, got, want)
+			}
+		}
+	}
+	if n := len(sc.sigs); n != len(msgs)-1 {
+		t.Errorf("%d combinations cached, want %d (two messages differ only in member order)", n, len(msgs)-1)
+	}
+}

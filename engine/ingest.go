@@ -146,8 +146,8 @@ type decoded struct {
 }
 
 // prepare parses d.data and does the writer's order-free work. It is safe
-// for concurrent use.
-func (e *Engine) prepare(d *decoded, now time.Time) {
+// for concurrent use, each goroutine with its own signalCache.
+func (e *Engine) prepare(d *decoded, now time.Time, sc *signalCache) {
 	if len(d.data) > maxEventBytes {
 		d.err = fmt.Errorf("message is %d bytes, over the %d-byte limit", len(d.data), maxEventBytes)
 		return
@@ -166,7 +166,7 @@ func (e *Engine) prepare(d *decoded, now time.Time) {
 	}
 	d.header = eventHeader(&d.ev)
 	d.sums = summedProperties(&d.ev, &e.cfg.Profiles)
-	d.consent = e.prepareConsent(&d.ev)
+	d.consent = e.prepareConsent(&d.ev, sc)
 }
 
 type decodeJob struct {
@@ -234,6 +234,7 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var sc signalCache
 			for j := range jobs {
 				j.out = make([]decoded, len(j.recs))
 				for i, rec := range j.recs {
@@ -242,7 +243,7 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 					if rec.Err != nil {
 						d.err = rec.Err
 					} else {
-						e.prepare(d, now)
+						e.prepare(d, now, &sc)
 					}
 				}
 				close(j.done)
@@ -329,9 +330,10 @@ func (e *Engine) IngestBatch(ctx context.Context, msgs []Message, cp *Checkpoint
 	}
 	now := e.now()
 	ds := make([]decoded, len(msgs))
+	var sc signalCache
 	for i, m := range msgs {
 		ds[i] = decoded{line: m.Line, data: m.Data}
-		e.prepare(&ds[i], now)
+		e.prepare(&ds[i], now, &sc)
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
