@@ -297,6 +297,16 @@ func TestJurisdictionDefaultsInEngine(t *testing.T) {
 // the engine closed.
 func flip(t *testing.T, dir string, key []byte, at func(v []byte) int) {
 	t.Helper()
+	rewriteValue(t, dir, key, func(v []byte) []byte {
+		v[at(v)] ^= 0x01
+		return v
+	})
+}
+
+// rewriteValue replaces a stored value with change(value) through Badger
+// directly, with the engine closed.
+func rewriteValue(t *testing.T, dir string, key []byte, change func(v []byte) []byte) {
+	t.Helper()
 	db, err := store.Open(store.BadgerDir(dir), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -307,22 +317,38 @@ func flip(t *testing.T, dir string, key []byte, at func(v []byte) int) {
 		if err != nil {
 			return err
 		}
-		v[at(v)] ^= 0x01
-		return tx.Set(key, v)
+		return tx.Set(key, change(v))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestConsentChainsNameFlippedRecord(t *testing.T) {
+// oneChainDir is a closed data dir where one ingest gave p1 two records,
+// c1 and c2, in one block under c1, and its head in the head block c1.
+func oneChainDir(t *testing.T) string {
 	dir := t.TempDir()
 	e := openDir(t, dir)
 	ingestString(t, e,
 		consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil)+
-			consentUpdated("e2", "user_id:u2", ct0, "analytics", "granted", nil)+
-			consentUpdated("e3", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil)+
-			consentUpdated("e4", "user_id:u1", ct0.Add(2*time.Hour), "marketing_email", "withdrawn", nil))
+			consentUpdated("e2", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil))
+	e.Close()
+	return dir
+}
+
+// twoChains is four decisions of two people: p1 gets records c1, c3 and
+// c4, p2 gets c2.
+func twoChains() string {
+	return consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil) +
+		consentUpdated("e2", "user_id:u2", ct0, "analytics", "granted", nil) +
+		consentUpdated("e3", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil) +
+		consentUpdated("e4", "user_id:u1", ct0.Add(2*time.Hour), "marketing_email", "withdrawn", nil)
+}
+
+func TestConsentChainsNameFlippedRecord(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	ingestString(t, e, twoChains())
 	verifyOK(t, e)
 	e.Close()
 	// c3 is p1's second record: one ingest stored p1's c1, c3 and c4 as
@@ -478,11 +504,7 @@ func consentValues(t *testing.T, e *Engine, pid uint64) map[uint64][]uint64 {
 func TestIngestStoresAProfilesRecordsAsOneBlock(t *testing.T) {
 	dir := t.TempDir()
 	e := openDir(t, dir)
-	ingestString(t, e,
-		consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil)+
-			consentUpdated("e2", "user_id:u2", ct0, "analytics", "granted", nil)+
-			consentUpdated("e3", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil)+
-			consentUpdated("e4", "user_id:u1", ct0.Add(2*time.Hour), "marketing_email", "withdrawn", nil))
+	ingestString(t, e, twoChains())
 	if got := consentValues(t, e, 1); !reflect.DeepEqual(got, map[uint64][]uint64{1: {1, 3, 4}}) {
 		t.Errorf("p1's consent values: %v, want one block under c1 holding c1, c3, c4", got)
 	}
@@ -566,16 +588,11 @@ func TestUnmergeSplitsARecordBlock(t *testing.T) {
 }
 
 func TestVerifyChecksHeadBlocks(t *testing.T) {
-	dir := t.TempDir()
-	e := openDir(t, dir)
-	ingestString(t, e,
-		consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil)+
-			consentUpdated("e2", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil))
-	e.Close()
+	dir := oneChainDir(t)
 	// One head, p1's: pid (8 bytes), seq (8), hash (32). A byte of the
 	// hash flipped is a head that does not match the chain.
 	flip(t, dir, store.ConsentHeadBlockKey(1), func([]byte) int { return 8 + 8 + 5 })
-	e = openDir(t, dir)
+	e := openDir(t, dir)
 	res, err := e.VerifyConsent(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -585,21 +602,7 @@ func TestVerifyChecksHeadBlocks(t *testing.T) {
 	}
 	// A head block cut short is named.
 	e.Close()
-	db, err := store.Open(store.BadgerDir(dir), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *store.Txn) error {
-		v, err := tx.Get(store.ConsentHeadBlockKey(1))
-		if err != nil {
-			return err
-		}
-		return tx.Set(store.ConsentHeadBlockKey(1), v[:len(v)-1])
-	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rewriteValue(t, dir, store.ConsentHeadBlockKey(1), func(v []byte) []byte { return v[:len(v)-1] })
 	e = openDir(t, dir)
 	res, _ = e.VerifyConsent(context.Background())
 	found := false
@@ -612,16 +615,11 @@ func TestVerifyChecksHeadBlocks(t *testing.T) {
 }
 
 func TestVerifyReportsADamagedBlock(t *testing.T) {
-	dir := t.TempDir()
-	e := openDir(t, dir)
-	ingestString(t, e,
-		consentUpdated("e1", "user_id:u1", ct0, "analytics", "granted", nil)+
-			consentUpdated("e2", "user_id:u1", ct0.Add(time.Hour), "marketing_email", "granted", nil))
-	e.Close()
+	dir := oneChainDir(t)
 	// The first record's length, right after the version byte and its
 	// sequence number, made to run past the block.
 	flip(t, dir, store.ConsentKey(1, 1), func([]byte) int { return 3 })
-	e = openDir(t, dir)
+	e := openDir(t, dir)
 	res, err := e.VerifyConsent(context.Background())
 	if err != nil {
 		t.Fatal(err)
