@@ -169,6 +169,29 @@ func (e *Engine) prepare(d *decoded, now time.Time, sc *signalCache) {
 	d.consent = e.prepareConsent(&d.ev, sc)
 }
 
+// decodedArrays recycles the arrays a job's events are decoded into once
+// the writer is done with them: a fresh one per batch was 3.4 GB of the 1M
+// demo ingest's allocations. What the writer keeps of an event (its
+// strings, maps and slices) lives outside the array.
+var decodedArrays decodedPool
+
+type decodedPool struct{ p sync.Pool }
+
+// get returns an array of n decoded, whose elements the caller sets whole.
+func (dp *decodedPool) get(n int) []decoded {
+	if a, ok := dp.p.Get().(*[]decoded); ok && cap(*a) >= n {
+		return (*a)[:n]
+	}
+	return make([]decoded, n)
+}
+
+// put takes back a, cleared so that it holds on to nothing.
+func (dp *decodedPool) put(a []decoded) {
+	clear(a)
+	a = a[:0]
+	dp.p.Put(&a)
+}
+
 type decodeJob struct {
 	recs []segment.Record
 	out  []decoded
@@ -236,10 +259,10 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 			defer wg.Done()
 			var sc signalCache
 			for j := range jobs {
-				j.out = make([]decoded, len(j.recs))
+				j.out = decodedArrays.get(len(j.recs))
 				for i, rec := range j.recs {
 					d := &j.out[i]
-					d.line, d.data = rec.Line, rec.Data
+					*d = decoded{line: rec.Line, data: rec.Data}
 					if rec.Err != nil {
 						d.err = rec.Err
 					} else {
@@ -298,6 +321,8 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 				progress()
 			}
 		}
+		decodedArrays.put(j.out) // nothing keeps a pointer into it
+		j.out = nil
 		if err := ctx.Err(); err != nil {
 			return w.stats, err
 		}
