@@ -562,9 +562,8 @@ func (e *Engine) trail(t *store.Txn, pid uint64) ([]trailRec, error) {
 	}
 	var out []trailRec
 	for _, m := range pids {
-		err := eachConsentRecord(t, m, func(_ uint64, s consent.Stored) error {
+		err := eachConsentRecord(t, m, func(s consent.Stored) {
 			out = append(out, trailRec{s.Record, m, s.Hash})
-			return nil
 		})
 		if err != nil {
 			return nil, err
@@ -852,43 +851,41 @@ func scanChain(t *store.Txn, pid uint64, fold func(*consent.Record)) (consent.He
 	if err != nil {
 		return consent.Head{}, err
 	}
-	err = t.Iterate(store.ConsentPrefix(pid), store.IterOptions{}, func(k, v []byte) error {
-		err := consent.EachStored(store.Uint64(k, 9), v, func(_ uint64, b []byte) error {
-			s, err := consent.Decode(b)
-			if err != nil {
-				return nil
-			}
-			if s.Record != nil && fold != nil {
-				fold(s.Record)
-			}
-			if s.PID() == pid && s.Seq() > head.Seq {
-				head = consent.Head{Seq: s.Seq(), Hash: s.Hash}
-			}
-			return nil
-		})
-		if errors.Is(err, consent.ErrCorrupt) {
-			return nil // what came before the damage was read
+	err = eachStoredUnder(t, pid, func(s consent.Stored) {
+		if s.Record != nil && fold != nil {
+			fold(s.Record)
 		}
-		return err
+		if s.PID() == pid && s.Seq() > head.Seq {
+			head = consent.Head{Seq: s.Seq(), Hash: s.Hash}
+		}
 	})
 	return head, err
 }
 
-// eachConsentRecord calls fn with every live record stored under pid
-// (alone or in a block, consent.EachStored) and the sequence number it is
-// stored as, in key order. Stubs and records that do not decode are
-// skipped: they decide nothing, and verify reports the latter.
-func eachConsentRecord(t *store.Txn, pid uint64, fn func(seq uint64, s consent.Stored) error) error {
+// eachConsentRecord calls fn with every live record stored under pid, in
+// key order; stubs decide nothing.
+func eachConsentRecord(t *store.Txn, pid uint64, fn func(s consent.Stored)) error {
+	return eachStoredUnder(t, pid, func(s consent.Stored) {
+		if s.Record != nil {
+			fn(s)
+		}
+	})
+}
+
+// eachStoredUnder calls fn with every record and stub stored under pid,
+// alone or in a block (consent.EachStored), in key order. Records that do
+// not decode, and what follows the damage in a block, are skipped: verify
+// reports them.
+func eachStoredUnder(t *store.Txn, pid uint64, fn func(s consent.Stored)) error {
 	return t.Iterate(store.ConsentPrefix(pid), store.IterOptions{}, func(k, v []byte) error {
-		err := consent.EachStored(store.Uint64(k, 9), v, func(seq uint64, b []byte) error {
-			s, err := consent.Decode(b)
-			if err != nil || s.Record == nil {
-				return nil
+		err := consent.EachStored(store.Uint64(k, 9), v, func(_ uint64, b []byte) error {
+			if s, err := consent.Decode(b); err == nil {
+				fn(s)
 			}
-			return fn(seq, s)
+			return nil
 		})
 		if errors.Is(err, consent.ErrCorrupt) {
-			return nil // what came before the damage was read
+			return nil
 		}
 		return err
 	})

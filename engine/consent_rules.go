@@ -95,9 +95,8 @@ func (e *Engine) consentNowFrom(p *profileRec, own [][]byte, merged map[uint64][
 	if len(read) > 0 {
 		e.db.View(func(t *store.Txn) error {
 			for _, m := range read {
-				eachConsentRecord(t, m, func(_ uint64, s consent.Stored) error {
+				eachConsentRecord(t, m, func(s consent.Stored) {
 					recs = append(recs, s.Record)
-					return nil
 				})
 			}
 			return nil
