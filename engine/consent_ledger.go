@@ -779,19 +779,17 @@ func (e *Engine) moveConsent(t *store.Txn, from uint64, to map[string]uint64) er
 	var moves []move
 	var rewrites []kv // a value's new form, nil when none of it stays
 	err := t.Iterate(store.ConsentPrefix(from), store.IterOptions{}, func(k, v []byte) error {
-		var kept []byte // the records that stay, as a block
 		var these []move
-		err := consent.EachStored(store.Uint64(k, 9), v, func(seq uint64, b []byte) error {
+		kept, err := consent.RewriteStored(store.Uint64(k, 9), v, func(seq uint64, b []byte) ([]byte, error) {
 			s, err := consent.Decode(b)
 			if err == nil && s.Record != nil && s.Record.MessageID != "" {
 				if p, ok := to[s.Record.MessageID]; ok && p != from {
 					these = append(these, move{seq, p, s.Record.PID, slices.Clone(b)})
-					return nil
+					return nil, nil
 				}
 			}
 			// Stubs and corrupt records stay; verify reports the latter.
-			kept = consent.AppendBlockRecord(kept, seq, b)
-			return nil
+			return b, nil
 		})
 		if err != nil || len(these) == 0 {
 			return nil // a damaged block stays whole, for verify to report

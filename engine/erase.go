@@ -307,23 +307,14 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 			// Each live record becomes its stub, in a block as alone;
 			// stubs stay, and so do records that do not decode (as a
 			// block that does not parse does), for verify to report.
-			var out []byte
-			erased, block := 0, consent.IsBlock(v)
-			err := consent.EachStored(store.Uint64(k, 9), v, func(seq uint64, b []byte) error {
-				if s, err := consent.Decode(b); err == nil && s.Record != nil {
-					stub, err := consent.Erase(s, e.now())
-					if err != nil {
-						return err
-					}
-					b = stub
-					erased++
+			erased := 0
+			out, err := consent.RewriteStored(store.Uint64(k, 9), v, func(_ uint64, b []byte) ([]byte, error) {
+				s, err := consent.Decode(b)
+				if err != nil || s.Record == nil {
+					return b, nil
 				}
-				if block {
-					out = consent.AppendBlockRecord(out, seq, b)
-				} else {
-					out = b
-				}
-				return nil
+				erased++
+				return consent.Erase(s, e.now())
 			})
 			if errors.Is(err, consent.ErrCorrupt) || erased == 0 {
 				return nil

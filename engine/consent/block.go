@@ -62,8 +62,29 @@ func EachStored(keySeq uint64, v []byte, fn func(seq uint64, stored []byte) erro
 	return nil
 }
 
-// IsBlock reports whether v, a consent key's value, is a block of records.
-func IsBlock(v []byte) bool { return len(v) > 0 && v[0] == recordBlockVersion }
+// RewriteStored rebuilds v, the value of the consent key whose sequence
+// number is keySeq, with fn's replacement for each record's stored bytes
+// (nil drops the record), keeping its form: a record alone stays alone, a
+// block stays a block. It returns nil when no record is left, and a block
+// that does not parse as EachStored does, or fn's error.
+func RewriteStored(keySeq uint64, v []byte, fn func(seq uint64, stored []byte) ([]byte, error)) ([]byte, error) {
+	var out []byte
+	block := len(v) > 0 && v[0] == recordBlockVersion
+	err := EachStored(keySeq, v, func(seq uint64, b []byte) error {
+		nb, err := fn(seq, b)
+		switch {
+		case err != nil:
+			return err
+		case nb == nil:
+		case block:
+			out = AppendBlockRecord(out, seq, nb)
+		default:
+			out = nb
+		}
+		return nil
+	})
+	return out, err
+}
 
 // A unit's head block holds the head of every profile chain the ingest
 // transaction extended, HeadBlockEntrySize bytes each: the pid (8 bytes,

@@ -448,9 +448,6 @@ func TestRecordBlock(t *testing.T) {
 		recs[seq] = b
 		block = AppendBlockRecord(block, seq, b)
 	}
-	if !IsBlock(block) || IsBlock(recs[3]) {
-		t.Fatal("IsBlock cannot tell a block from a record")
-	}
 	var seqs []uint64
 	err := EachStored(3, block, func(seq uint64, b []byte) error {
 		if string(b) != string(recs[seq]) {
@@ -484,6 +481,34 @@ func TestRecordBlock(t *testing.T) {
 		if err == nil && n == 3 {
 			t.Fatalf("cut at %d read all three records", cut)
 		}
+	}
+}
+
+func TestRewriteStoredKeepsTheForm(t *testing.T) {
+	rec := func(seq uint64) []byte {
+		b, _, _ := Encode(&Record{Seq: seq, PID: 1, Purpose: "analytics", Status: Granted})
+		return b
+	}
+	block := AppendBlockRecord(AppendBlockRecord(AppendBlockRecord(nil, 1, rec(1)), 4, rec(4)), 9, rec(9))
+	drop4 := func(seq uint64, b []byte) ([]byte, error) {
+		if seq == 4 {
+			return nil, nil
+		}
+		return b, nil
+	}
+	got, err := RewriteStored(1, block, drop4)
+	if want := AppendBlockRecord(AppendBlockRecord(nil, 1, rec(1)), 9, rec(9)); err != nil || string(got) != string(want) {
+		t.Errorf("block without c4: %q %v", got, err)
+	}
+	// A record alone stays alone, replaced or dropped.
+	if got, err := RewriteStored(4, rec(4), func(uint64, []byte) ([]byte, error) { return rec(5), nil }); err != nil || string(got) != string(rec(5)) {
+		t.Errorf("record alone: %q %v", got, err)
+	}
+	if got, err := RewriteStored(4, rec(4), drop4); err != nil || got != nil {
+		t.Errorf("record alone dropped: %q %v", got, err)
+	}
+	if _, err := RewriteStored(1, block[:len(block)-3], drop4); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("block cut short: %v", err)
 	}
 }
 
