@@ -31,6 +31,11 @@ type IngestOptions struct {
 	Checkpoint func(line int) *Checkpoint
 	// OnReject, when set, is told about each rejected record as it happens.
 	OnReject func(source string, line int, reason string)
+	// SizeHint is about how many bytes IngestReader's stream holds, when
+	// the caller has an idea (a generator, a download with a length);
+	// the in-memory indexes reserve room for it. IngestFiles uses each
+	// file's size instead.
+	SizeHint int64
 }
 
 // IngestProgress reports how far an ingest has got.
@@ -47,12 +52,17 @@ type IngestProgress struct {
 // refreshed every 200,000 events either way, because the maps of what was
 // written since grow until then (BENCHMARKS.md).
 const (
-	decodeBatch   = 256      // records handed to a decoder at once
-	unitEvents    = 10_000   // events per transaction
-	unitBytes     = 32 << 20 // raw bytes per transaction
-	refreshEvery  = 20       // units between snapshot refreshes
-	profileCacheN = 100_000  // profiles kept in memory between refreshes
-	maxEventBytes = 1 << 20  // larger messages are rejected
+	decodeBatch = 256      // records handed to a decoder at once
+	unitEvents  = 10_000   // events per transaction
+	unitBytes   = 32 << 20 // raw bytes per transaction
+	// minEventBytes is what an event from a Segment SDK rarely falls
+	// under once its context is in: the demo's average 750 bytes, the
+	// SDKs' track events 700-1,500. It turns an input's size into the
+	// room the in-memory indexes reserve (writer.reserve).
+	minEventBytes = 640
+	refreshEvery  = 20      // units between snapshot refreshes
+	profileCacheN = 100_000 // profiles kept in memory between refreshes
+	maxEventBytes = 1 << 20 // larger messages are rejected
 )
 
 // IngestFiles ingests each path in turn; "-" reads standard input. A file
@@ -283,6 +293,11 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 		return IngestStats{}, err
 	}
 	w.onReject = opts.OnReject
+	if size > 0 {
+		w.reserve(size)
+	} else {
+		w.reserve(opts.SizeHint)
+	}
 	defer w.close()
 	lastLine := 0
 	progress := func() {

@@ -44,6 +44,9 @@ func (m *Map[V]) Len() int {
 	return m.n
 }
 
+// Cap is how many entries the map holds before it next grows.
+func (m *Map[V]) Cap() int { return int(maxLoad * float64(len(m.slots))) }
+
 // Get returns k's value and whether k is present.
 func (m *Map[V]) Get(k Key) (V, bool) {
 	if k == (Key{}) {
@@ -157,6 +160,7 @@ func (m *Map[V]) grow() { m.resize(max(16, 2*len(m.slots))) }
 func (m *Map[V]) resize(size int) {
 	old := m.slots
 	m.slots = make([]slot[V], size)
+	adviseHugePages(m.slots)
 	mask := uint64(size - 1)
 	for _, s := range old {
 		if s.k == (Key{}) {
