@@ -54,7 +54,9 @@ func BenchmarkIngestDemo(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.StartTimer()
-			st, err := e.IngestReader(context.Background(), bytes.NewReader(data), "demo", heapProfileAtHalf(b, int64(len(data))))
+			opts := heapProfileAtHalf(b, int64(len(data)))
+			opts.SizeHint = int64(len(data)) // as `loupe demo` and a file ingest know it
+			st, err := e.IngestReader(context.Background(), bytes.NewReader(data), "demo", opts)
 			if err != nil {
 				b.Fatal(err)
 			}

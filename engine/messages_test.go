@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -305,5 +307,43 @@ func TestCancelledIngestCommitsUnitsInOrder(t *testing.T) {
 			t.Fatalf("round %d: stored count %d events, stored messageIds %d", round, st.Events, msgs.Len())
 		}
 		e.Close()
+	}
+}
+
+// TestIngestReservesForItsInput checks that an ingest sizes the message
+// set from its input before the first event (a file's size, or the
+// caller's SizeHint for a stream), so the set does not grow by doubling
+// while the events come in. The events carry a 6 KB property: their count
+// alone would leave the set ten times smaller.
+func TestIngestReservesForItsInput(t *testing.T) {
+	var in strings.Builder
+	pad := strings.Repeat("x", 6<<10)
+	for i := range 100 {
+		in.WriteString(msg(fmt.Sprintf("m%d", i), "track", ct0, map[string]any{"userId": "u1", "event": "Viewed", "properties": map[string]any{"pad": pad}}))
+	}
+	want := in.Len() / minEventBytes
+
+	e := openTest(t)
+	path := filepath.Join(t.TempDir(), "big.ndjson")
+	if err := os.WriteFile(path, []byte(in.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := e.IngestFiles(context.Background(), []string{path}, IngestOptions{}); err != nil || st.Ingested != 100 {
+		t.Fatalf("file: %+v, %v", st, err)
+	}
+	if got := e.msgs.Cap(); got < want {
+		t.Errorf("after a %d-byte file the message set holds %d before growing, want >= %d", in.Len(), got, want)
+	}
+
+	e = openTest(t)
+	st, err := e.IngestReader(context.Background(), strings.NewReader(in.String()), "stream", IngestOptions{SizeHint: int64(in.Len())})
+	if err != nil || st.Ingested != 100 {
+		t.Fatalf("stream: %+v, %v", st, err)
+	}
+	if got := e.msgs.Cap(); got < want {
+		t.Errorf("after a stream with SizeHint %d the message set holds %d before growing, want >= %d", in.Len(), got, want)
+	}
+	if got := e.idents.Cap(); got < want/2 {
+		t.Errorf("the identity index holds %d before growing, want >= %d", got, want/2)
 	}
 }

@@ -146,7 +146,7 @@ func generateAndIngest(ctx context.Context, eng *engine.Engine, opts demo.Option
 		sumCh <- s
 		errCh <- err
 	}()
-	iopts := engine.IngestOptions{}
+	iopts := engine.IngestOptions{SizeHint: demo.ApproxBytes(opts)}
 	var bar *progressBar
 	if progress && isTerminal(os.Stderr) {
 		bar = &progressBar{w: os.Stderr, start: time.Now()}

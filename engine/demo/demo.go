@@ -25,6 +25,16 @@ const Window = 180 * 24 * time.Hour
 // DefaultNow is the end of the window when Options.Now is zero.
 var DefaultNow = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
+// bytesPerPerson is about how much NDJSON Generate writes for each
+// identified person, anonymous visitors included: 5,757,980,483 bytes for
+// 1M people (seed 1).
+const bytesPerPerson = 5_758
+
+// ApproxBytes is about how many bytes Generate writes for o, within a few
+// percent: what a caller that streams the output, and so cannot know its
+// size, can reserve room for.
+func ApproxBytes(o Options) int64 { return int64(o.Profiles) * bytesPerPerson }
+
 // Options configures Generate.
 type Options struct {
 	Profiles int       // identified people to generate (anonymous-only visitors come on top)

@@ -25,6 +25,19 @@ func generate(t testing.TB, opts Options) ([]byte, Summary) {
 	return buf.Bytes(), sum
 }
 
+func TestApproxBytes(t *testing.T) {
+	for _, n := range []int{2000, 20000} {
+		opts := Options{Profiles: n, Seed: int64(n)}
+		b, sum := generate(t, opts)
+		if sum.Bytes != int64(len(b)) {
+			t.Fatalf("%d people: summary says %d bytes, wrote %d", n, sum.Bytes, len(b))
+		}
+		if got, ratio := ApproxBytes(opts), float64(ApproxBytes(opts))/float64(len(b)); ratio < 0.9 || ratio > 1.1 {
+			t.Errorf("%d people: ApproxBytes %d, wrote %d (%.2fx)", n, got, len(b), ratio)
+		}
+	}
+}
+
 func TestDeterministic(t *testing.T) {
 	a, sa := generate(t, Options{Profiles: 2300, Seed: 7})
 	prev := runtime.GOMAXPROCS(1)
