@@ -15,11 +15,7 @@ func (e *Event) ContextTraits() map[string]any {
 
 // DeviceID returns context.device.id as a string ("" when absent).
 func (e *Event) DeviceID() string {
-	dev, _ := e.Context.Device.(map[string]any)
-	if dev == nil {
-		return ""
-	}
-	return stringify(dev["id"])
+	return stringify(e.Context.Device.ID)
 }
 
 // Trait looks name up in traits first, then in context.traits (where

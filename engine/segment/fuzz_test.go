@@ -197,4 +197,13 @@ var parseFastSeeds = []string{
 	`{"type":"identify","userId":"u","traits":{"a":[],"b":{},"c":[1,"x",null,true,{"d":-0.5e+3}],"e\u00e9":"\n","e":2,"e":[ ],"big":12345678901234567890}}`,
 	`{"type":"identify","userId":"u","traits":{"n":1e400}}`,
 	`{"type":"identify","userId":"u","context":{"device":{"n":-1e-400,"s":"\ud800"},"traits":[{ }]}}`,
+	`{"type":"identify","userId":"u","context":{"device":{"i\u0064":"escaped","type":"ios"}}}`,
+	`{"type":"identify","userId":"u","context":{"device":{"id":"a","id":"b"}}}`,
+	`{"type":"identify","userId":"u","context":{"device":{"ID":"upper","Id":1}}}`,
+	`{"type":"identify","userId":"u","context":{"device":["id","d"],"Device":{"id":"second"}}}`,
+	`{"type":"identify","userId":"u","context":{"device":{ "type" : "ios" , "id" : { "x" : [1] } }}}`,
+	`{"type":"identify","userId":"u","context":{"device":{"id":null,"model":"iPhone7,2"}}}`,
+	`{"type":"identify","userId":"u","context":{"device":"d1"}}`,
+	`{"type":"identify","userId":"u","context":{"device":{"x":1e700,"id":"d"}}}`,
+	`{"type":"identify","userId":"u","context":{"device":{"id":1e700}}}`,
 }

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -252,7 +253,7 @@ func TestParseValidation(t *testing.T) {
 // whatever their JSON type, and nothing else; WholeContext has the rest.
 func TestParseContext(t *testing.T) {
 	ev := mustParse(t, `{"type":"page","userId":"u","context":{"ip":"8.8.8.8","gpc":true,"traits":"not an object","device":{"id":7},"consent":null,"page":{"path":"/a"},"userAgent":"UA"}}`)
-	want := Context{IP: "8.8.8.8", GPC: true, Traits: "not an object", Device: map[string]any{"id": float64(7)}}
+	want := Context{IP: "8.8.8.8", GPC: true, Traits: "not an object", Device: Device{ID: float64(7)}}
 	if !reflect.DeepEqual(ev.Context, want) {
 		t.Errorf("Context = %#v, want %#v", ev.Context, want)
 	}
@@ -265,6 +266,32 @@ func TestParseContext(t *testing.T) {
 	}
 	if ev := mustParse(t, `{"type":"page","userId":"u"}`); ev.Context != (Context{}) || ev.WholeContext() != nil {
 		t.Errorf("no context: Context %v, WholeContext %v", ev.Context, ev.WholeContext())
+	}
+}
+
+// TestParseDeviceID pins what context.device yields: its id member as
+// decoded, read as a map would read it, whichever path parses the message.
+func TestParseDeviceID(t *testing.T) {
+	for _, c := range []struct{ device, want string }{
+		{`{"id":"d1","type":"ios","model":"iPhone7,2"}`, "d1"},
+		{`{ "type" : "ios" , "id" : "d1" }`, "d1"},
+		{`{"id":42}`, "42"},
+		{`{"i\u0064":"d1"}`, "d1"},   // escaped name: the slow path
+		{`{"id":"a","id":"b"}`, "b"}, // the last of duplicates, as a map
+		{`{"ID":"d1"}`, ""},          // names match exactly
+		{`{"model":"x","extra":{"id":"nested"}}`, ""},
+		{`{"id":null}`, ""},
+		{`"d1"`, ""},
+		{`["d1"]`, ""},
+		{`null`, ""},
+	} {
+		ev := mustParse(t, `{"type":"page","userId":"u","context":{"device":`+c.device+`}}`)
+		if got := ev.DeviceID(); got != c.want {
+			t.Errorf("device %s: DeviceID %q, want %q", c.device, got, c.want)
+		}
+		if !json.Valid(ev.Raw) || !strings.Contains(string(ev.Raw), `"device":`) {
+			t.Errorf("device %s: Raw %s", c.device, ev.Raw)
+		}
 	}
 }
 

@@ -66,15 +66,47 @@ func walkContext(b []byte, i int, c *Context, spaced *bool) (int, bool) {
 			return e, false
 		case fieldUnknown:
 			return e, true
+		case contextDevice:
+			if seen&(1<<f) != 0 {
+				return e, false
+			}
+			seen |= 1 << f
+			return e, deviceID(b[v:e], &c.Device.ID)
 		default:
 			if seen&(1<<f) != 0 {
 				return e, false
 			}
 			seen |= 1 << f
-			dst = [...]*any{&c.Traits, &c.Device, &c.IP, &c.GPC, &c.Consent}[f]
+			dst = [...]*any{&c.Traits, nil, &c.IP, &c.GPC, &c.Consent}[f]
 		}
 		return e, decodeAny(b[v:e], dst)
 	})
+}
+
+// deviceID sets *dst to the id member of v, a valid JSON value, when v is
+// an object; any other value has no id. It reports false, for the slow
+// path to decide, when a member name needs unescaping or id comes twice.
+func deviceID(v []byte, dst *any) bool {
+	if v[0] != '{' {
+		return true
+	}
+	found := false
+	var spaced bool // noted already by the walk of the whole message
+	_, ok := walkObject(v, 0, 2, &spaced, func(key []byte, i int) (int, bool) {
+		e, ok := validValue(v, i, 3, &spaced)
+		if !ok || bytes.IndexByte(key, '\\') >= 0 {
+			return e, false
+		}
+		if string(key) != "id" {
+			return e, true
+		}
+		if found {
+			return e, false
+		}
+		found = true
+		return e, decodeAny(v[i:e], dst)
+	})
+	return ok
 }
 
 // walkObject validates the object starting at b[i] == '{' at nesting depth
@@ -211,6 +243,9 @@ func wireField(key []byte) int {
 	return fieldUnknown
 }
 
+// contextDevice is contextField's number for device.
+const contextDevice = 1
+
 // contextField is wireField for the members of Context, numbered in
 // the order of its fields.
 func contextField(key []byte) int {
@@ -223,7 +258,7 @@ func contextField(key []byte) int {
 	case "traits":
 		return 0
 	case "device":
-		return 1
+		return contextDevice
 	case "ip":
 		return 2
 	case "gpc":
