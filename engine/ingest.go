@@ -52,17 +52,18 @@ type IngestProgress struct {
 // refreshed every 200,000 events either way, because the maps of what was
 // written since grow until then (BENCHMARKS.md).
 const (
-	decodeBatch = 256      // records handed to a decoder at once
-	unitEvents  = 10_000   // events per transaction
-	unitBytes   = 32 << 20 // raw bytes per transaction
+	decodeBatch   = 256      // records handed to a decoder at once
+	unitEvents    = 10_000   // events per transaction
+	unitBytes     = 32 << 20 // raw bytes per transaction
+	refreshEvery  = 20       // units between snapshot refreshes
+	profileCacheN = 100_000  // profiles kept in memory between refreshes
+	maxEventBytes = 1 << 20  // larger messages are rejected
+
 	// minEventBytes is what an event from a Segment SDK rarely falls
 	// under once its context is in: the demo's average 750 bytes, the
 	// SDKs' track events 700-1,500. It turns an input's size into the
 	// room the in-memory indexes reserve (writer.reserve).
 	minEventBytes = 640
-	refreshEvery  = 20      // units between snapshot refreshes
-	profileCacheN = 100_000 // profiles kept in memory between refreshes
-	maxEventBytes = 1 << 20 // larger messages are rejected
 )
 
 // IngestFiles ingests each path in turn; "-" reads standard input. A file

@@ -44,7 +44,8 @@ type Event struct {
 
 // Context holds the members of a message's context object that Loupe
 // reads, each as decoded from JSON (an object is a map[string]any, a
-// number a float64) and nil when absent or null. The others (page,
+// number a float64) and nil when absent or null; of device only the id
+// is kept (Device). The others (page,
 // userAgent, library, os, campaign, ...) are validated but not decoded:
 // they stay in Event.Raw (WholeContext), and decoding them into maps was a
 // third of the cost of Parse; a map of these five per event was 2 GB of

@@ -60,26 +60,18 @@ func walkContext(b []byte, i int, c *Context, spaced *bool) (int, bool) {
 		if !ok {
 			return e, false
 		}
-		var dst *any
-		switch f := contextField(key); f {
-		case fieldSlow:
+		f := contextField(key)
+		switch {
+		case f == fieldSlow || f >= 0 && seen&(1<<f) != 0:
 			return e, false
-		case fieldUnknown:
+		case f == fieldUnknown:
 			return e, true
-		case contextDevice:
-			if seen&(1<<f) != 0 {
-				return e, false
-			}
-			seen |= 1 << f
-			return e, deviceID(b[v:e], &c.Device.ID)
-		default:
-			if seen&(1<<f) != 0 {
-				return e, false
-			}
-			seen |= 1 << f
-			dst = [...]*any{&c.Traits, nil, &c.IP, &c.GPC, &c.Consent}[f]
 		}
-		return e, decodeAny(b[v:e], dst)
+		seen |= 1 << f
+		if f == contextDevice {
+			return e, deviceID(b[v:e], &c.Device.ID)
+		}
+		return e, decodeAny(b[v:e], [...]*any{&c.Traits, nil, &c.IP, &c.GPC, &c.Consent}[f])
 	})
 }
 

@@ -9,9 +9,9 @@ import (
 const hugePage = 2 << 20
 
 // adviseHugePages asks the kernel to back the table's memory with
-// transparent huge pages (madvise MADV_HUGEPAGE). Linux distributions
-// commonly enable them only where a program asks ("madvise" mode), and the
-// Go runtime does not ask for its heap. A lookup lands on a random slot of
+// transparent huge pages (madvise MADV_HUGEPAGE). Many Linux systems,
+// this project's machine among them, give them only where a program asks
+// ("madvise" mode), and the Go runtime does not ask for its heap. A lookup lands on a random slot of
 // a table hundreds of MB large: with 4 KB pages nearly every one also
 // misses the TLB and walks the page tables, and filling the table faults
 // each page in separately. With 2 MB pages the whole table's translations
