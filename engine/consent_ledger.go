@@ -308,7 +308,6 @@ func isConsentUpdated(ev *segment.Event) bool {
 // not safe for concurrent use.
 type signalCache struct {
 	key  []byte
-	cats []string
 	sigs map[string][]consent.Signal
 }
 
@@ -318,24 +317,11 @@ const signalCacheMax = 4096
 // signals returns eventSignals(cfg, ev) for an event that is not a
 // Consent Updated track, whose signals come only from its context.
 func (sc *signalCache) signals(cfg *consent.Config, ev *segment.Event) []consent.Signal {
-	// The key: everything eventSignals reads, each string with its length.
-	cm, _ := ev.Context.Consent.(map[string]any)
-	prefs, _ := cm["categoryPreferences"].(map[string]any)
-	jur, _ := cm["jurisdiction"].(string)
-	pol, _ := cm["policyVersion"].(string)
-	key := appendString(sc.key[:0], jur)
-	key = appendString(key, pol)
-	key = strconv.AppendBool(key, ev.GPC())
-	sc.cats = sc.cats[:0]
-	for cat, v := range prefs {
-		if _, ok := v.(bool); ok {
-			sc.cats = append(sc.cats, cat)
-		}
-	}
-	slices.Sort(sc.cats)
-	for _, cat := range sc.cats {
-		key = strconv.AppendBool(appendString(key, cat), prefs[cat].(bool))
-	}
+	// The key: everything eventSignals reads, context.consent as sent. The
+	// same choices sent with their members in another order, or spaced
+	// otherwise, make another key for the same signals.
+	key := strconv.AppendBool(sc.key[:0], ev.GPC())
+	key = append(key, ev.Context.Consent...)
 	sc.key = key
 	if sigs, ok := sc.sigs[string(key)]; ok {
 		return sigs
@@ -445,7 +431,7 @@ func eventSignals(cfg *consent.Config, ev *segment.Event) []consent.Signal {
 		}
 	}
 	if prefs, ok := ev.ConsentPreferences(); ok && len(prefs) > 0 {
-		cm, _ := ev.Context.Consent.(map[string]any)
+		cm := ev.ConsentObject()
 		jur, _ := cm["jurisdiction"].(string)
 		pol, _ := cm["policyVersion"].(string)
 		// Every page view of a visitor with preferences carries them, so

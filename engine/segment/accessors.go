@@ -44,11 +44,29 @@ func (e *Event) stringTrait(name string) string {
 	return s
 }
 
+// ConsentObject decodes context.consent: nil when it is absent, not an
+// object, or holds what the decoders cannot take (a number out of range).
+// It decodes anew at each call.
+func (e *Event) ConsentObject() map[string]any {
+	raw := []byte(e.Context.Consent)
+	if i := skipSpace(raw, 0); i == len(raw) || raw[i] != '{' || !validJSON(raw) {
+		return nil
+	}
+	// The fast path's decoder, as Parse used it on context.consent; it
+	// declines escapes and invalid UTF-8, which the slow path's decoders
+	// take as Parse's slow path did.
+	v, _, ok := anyValue(raw, skipSpace(raw, 0))
+	if !ok && decodeSlow(raw, &v) != nil {
+		return nil
+	}
+	m, _ := v.(map[string]any)
+	return m
+}
+
 // ConsentPreferences returns context.consent.categoryPreferences, keeping
 // only boolean values. ok is false when the message carries no such object.
 func (e *Event) ConsentPreferences() (prefs map[string]bool, ok bool) {
-	consent, _ := e.Context.Consent.(map[string]any)
-	cp, ok := consent["categoryPreferences"].(map[string]any)
+	cp, ok := e.ConsentObject()["categoryPreferences"].(map[string]any)
 	if !ok {
 		return nil, false
 	}

@@ -206,4 +206,7 @@ var parseFastSeeds = []string{
 	`{"type":"identify","userId":"u","context":{"device":"d1"}}`,
 	`{"type":"identify","userId":"u","context":{"device":{"x":1e700,"id":"d"}}}`,
 	`{"type":"identify","userId":"u","context":{"device":{"id":1e700}}}`,
+	`{"type":"page","userId":"u","context":{"consent":{ "categoryPreferences" : {"A\u0064s":true} } }}`,
+	`{"type":"page","userId":"u","context":{"consent":{"categoryPreferences":{"Ads":1e700}},"Consent":null}}`,
+	`{"type":"page","userId":"u","context":{"consent":"granted"}}`,
 }

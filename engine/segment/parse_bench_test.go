@@ -48,6 +48,20 @@ func BenchmarkParseDerivedID(b *testing.B) {
 	}
 }
 
+// BenchmarkParseConsent measures a page view from analytics.js with a
+// banner decision in context.consent, as four events in ten of the demo.
+func BenchmarkParseConsent(b *testing.B) {
+	data := []byte(`{"type":"page","messageId":"ajs-next-1733400000000-4f1c","anonymousId":"542f216e-3592-4bff-bed8-6bf8e6a7f5f5","userId":"u000123","timestamp":"2026-06-08T00:56:29.007Z","name":"Pricing","properties":{"path":"/pricing","title":"Pricing","url":"https://shop.example.com/pricing","referrer":"https://www.google.com/"},"context":{"ip":"203.0.101.12","userAgent":"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15","locale":"en-US","library":{"name":"analytics.js","version":"next-1.70.0"},"page":{"path":"/pricing","title":"Pricing","url":"https://shop.example.com/pricing","referrer":"https://www.google.com/"},"consent":{"categoryPreferences":{"Advertising":false,"Analytics":true,"Functional":true,"Marketing":false},"jurisdiction":"FR","policyVersion":"2026-03"}}}`)
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(data, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkParseParallel runs Parse on every core (GOMAXPROCS).
 func BenchmarkParseParallel(b *testing.B) {
 	data := benchTrack(b)

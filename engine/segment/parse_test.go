@@ -264,8 +264,50 @@ func TestParseContext(t *testing.T) {
 	if whole["userAgent"] != "UA" || whole["page"].(map[string]any)["path"] != "/a" || len(whole) != 7 {
 		t.Errorf("WholeContext = %v", whole)
 	}
-	if ev := mustParse(t, `{"type":"page","userId":"u"}`); ev.Context != (Context{}) || ev.WholeContext() != nil {
+	if ev := mustParse(t, `{"type":"page","userId":"u"}`); !reflect.DeepEqual(ev.Context, Context{}) || ev.WholeContext() != nil {
 		t.Errorf("no context: Context %v, WholeContext %v", ev.Context, ev.WholeContext())
+	}
+}
+
+// TestParseConsent pins what context.consent yields: its bytes as sent,
+// decoded on demand as Parse used to decode them, whichever path parses
+// the message.
+func TestParseConsent(t *testing.T) {
+	for _, c := range []struct {
+		consent string
+		prefs   map[string]bool // nil: ConsentPreferences reports none
+		jur     any
+	}{
+		{`{"categoryPreferences":{"Analytics":true,"Ads":false},"jurisdiction":"FR"}`, map[string]bool{"Analytics": true, "Ads": false}, "FR"},
+		{`{ "categoryPreferences" : { "Analytics" : true } }`, map[string]bool{"Analytics": true}, nil},
+		{`{"categoryPreferences":{"Analyt\u0069cs":true,"x":"yes"},"jurisdiction":"\u0046R"}`, map[string]bool{"Analytics": true}, "FR"},
+		{`{"categoryPreferences":{"Ads":true,"Ads":false}}`, map[string]bool{"Ads": false}, nil},
+		{`{"categoryPreferences":{"Ads":true},"n":1e700}`, nil, nil}, // what the decoders cannot take
+		{`{"jurisdiction":"FR"}`, nil, "FR"},
+		{`["Analytics"]`, nil, nil},
+		{`"granted"`, nil, nil},
+	} {
+		ev := mustParse(t, `{"type":"page","userId":"u","context":{"consent":`+c.consent+`}}`)
+		if string(ev.Context.Consent) != c.consent {
+			t.Errorf("consent %s: Context.Consent %s, want the bytes as sent", c.consent, ev.Context.Consent)
+		}
+		prefs, ok := ev.ConsentPreferences()
+		if ok != (c.prefs != nil) || !reflect.DeepEqual(prefs, c.prefs) && c.prefs != nil {
+			t.Errorf("consent %s: ConsentPreferences %v, %v; want %v", c.consent, prefs, ok, c.prefs)
+		}
+		if got := ev.ConsentObject()["jurisdiction"]; got != c.jur {
+			t.Errorf("consent %s: jurisdiction %v, want %v", c.consent, got, c.jur)
+		}
+	}
+	for _, in := range []string{`{"type":"page","userId":"u","context":{"consent":null}}`, `{"type":"page","userId":"u"}`} {
+		if ev := mustParse(t, in); ev.Context.Consent != nil || ev.ConsentObject() != nil {
+			t.Errorf("%s: Consent %q", in, ev.Context.Consent)
+		}
+	}
+	var garbled Event
+	garbled.Context.Consent = RawJSON(`{"categoryPreferences":{"Ads":tru`)
+	if garbled.ConsentObject() != nil {
+		t.Error("invalid JSON decoded")
 	}
 }
 

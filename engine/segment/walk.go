@@ -68,10 +68,16 @@ func walkContext(b []byte, i int, c *Context, spaced *bool) (int, bool) {
 			return e, true
 		}
 		seen |= 1 << f
-		if f == contextDevice {
+		switch f {
+		case contextDevice:
 			return e, deviceID(b[v:e], &c.Device.ID)
+		case contextConsent:
+			if string(b[v:e]) != "null" {
+				c.Consent = b[v:e]
+			}
+			return e, true
 		}
-		return e, decodeAny(b[v:e], [...]*any{&c.Traits, nil, &c.IP, &c.GPC, &c.Consent}[f])
+		return e, decodeAny(b[v:e], [...]*any{&c.Traits, nil, &c.IP, &c.GPC}[f])
 	})
 }
 
@@ -235,8 +241,11 @@ func wireField(key []byte) int {
 	return fieldUnknown
 }
 
-// contextDevice is contextField's number for device.
-const contextDevice = 1
+// contextField's numbers for the members not decoded into an any.
+const (
+	contextDevice  = 1
+	contextConsent = 4
+)
 
 // contextField is wireField for the members of Context, numbered in
 // the order of its fields.
@@ -256,7 +265,7 @@ func contextField(key []byte) int {
 	case "gpc":
 		return 3
 	case "consent":
-		return 4
+		return contextConsent
 	}
 	return fieldUnknown
 }
