@@ -290,8 +290,8 @@ func (e *Engine) prepareConsent(ev *segment.Event, sc *signalCache) consentPrep 
 	} else {
 		p.sigs = eventSignals(&c.cfg, ev)
 	}
-	if ip, ok := ev.Context.IP.(string); ok && len(p.sigs) > 0 {
-		p.ip = ip
+	if len(p.sigs) > 0 {
+		p.ip = ev.IPAddress()
 	}
 	return p
 }

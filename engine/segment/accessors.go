@@ -44,6 +44,22 @@ func (e *Event) stringTrait(name string) string {
 	return s
 }
 
+// IPAddress returns context.ip when it is a JSON string, "" otherwise.
+func (e *Event) IPAddress() string {
+	raw := []byte(e.Context.IP)
+	if len(raw) == 0 || raw[0] != '"' || !validJSON(raw) {
+		return ""
+	}
+	if s, ok := plainString(raw); ok {
+		return s
+	}
+	var s string // escapes or invalid UTF-8: as Parse's slow path reads them
+	if decodeSlow(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
 // ConsentObject decodes context.consent: nil when it is absent, not an
 // object, or holds what the decoders cannot take (a number out of range).
 // It decodes anew at each call.

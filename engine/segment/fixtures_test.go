@@ -99,7 +99,7 @@ func TestFixtureArrayAndBatch(t *testing.T) {
 			t.Errorf("no context.ip: %s", ev.Raw)
 		}
 	}
-	if evs[0].Context.IP != "198.51.100.7" {
+	if evs[0].IPAddress() != "198.51.100.7" {
 		t.Error("message's own context.ip must win")
 	}
 }

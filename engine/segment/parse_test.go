@@ -253,7 +253,7 @@ func TestParseValidation(t *testing.T) {
 // whatever their JSON type, and nothing else; WholeContext has the rest.
 func TestParseContext(t *testing.T) {
 	ev := mustParse(t, `{"type":"page","userId":"u","context":{"ip":"8.8.8.8","gpc":true,"traits":"not an object","device":{"id":7},"consent":null,"page":{"path":"/a"},"userAgent":"UA"}}`)
-	want := Context{IP: "8.8.8.8", GPC: true, Traits: "not an object", Device: Device{ID: float64(7)}}
+	want := Context{IP: RawJSON(`"8.8.8.8"`), GPC: true, Traits: "not an object", Device: Device{ID: float64(7)}}
 	if !reflect.DeepEqual(ev.Context, want) {
 		t.Errorf("Context = %#v, want %#v", ev.Context, want)
 	}
@@ -308,6 +308,24 @@ func TestParseConsent(t *testing.T) {
 	garbled.Context.Consent = RawJSON(`{"categoryPreferences":{"Ads":tru`)
 	if garbled.ConsentObject() != nil {
 		t.Error("invalid JSON decoded")
+	}
+}
+
+// TestParseIPAddress pins what IPAddress reads of context.ip: a string,
+// escapes and all, whichever path parses the message.
+func TestParseIPAddress(t *testing.T) {
+	for _, c := range []struct{ ip, want string }{
+		{`"203.0.113.7"`, "203.0.113.7"},
+		{`"2001:db8::1"`, "2001:db8::1"},
+		{`"203.0.113.\u0037"`, "203.0.113.7"},
+		{`7`, ""},
+		{`["203.0.113.7"]`, ""},
+		{`null`, ""},
+	} {
+		ev := mustParse(t, `{"type":"page","userId":"u","context":{"ip":`+c.ip+`}}`)
+		if got := ev.IPAddress(); got != c.want {
+			t.Errorf("ip %s: IPAddress %q, want %q", c.ip, got, c.want)
+		}
 	}
 }
 

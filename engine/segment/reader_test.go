@@ -168,10 +168,10 @@ func TestReaderBatchEnvelope(t *testing.T) {
 		}
 		lib := func(ev Event) any { return ev.WholeContext()["library"].(map[string]any)["name"] }
 		sent := time.Date(2026, 5, 1, 10, 0, 5, 0, time.UTC)
-		if !evs[0].SentAt.Equal(sent) || lib(evs[0]) != "analytics-go" || evs[0].Context.IP != "1.2.3.4" {
+		if !evs[0].SentAt.Equal(sent) || lib(evs[0]) != "analytics-go" || evs[0].IPAddress() != "1.2.3.4" {
 			t.Errorf("first message not merged: %s", evs[0].Raw)
 		}
-		if !evs[1].SentAt.Equal(sent.Add(4*time.Second)) || lib(evs[1]) != "custom" || evs[1].Context.IP != "9.9.9.9" {
+		if !evs[1].SentAt.Equal(sent.Add(4*time.Second)) || lib(evs[1]) != "custom" || evs[1].IPAddress() != "9.9.9.9" {
 			t.Errorf("second message: own sentAt and library must win: %s", evs[1].Raw)
 		}
 		if lib(evs[2]) != "analytics-go" || !evs[2].SentAt.Equal(sent) {

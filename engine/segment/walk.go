@@ -71,13 +71,14 @@ func walkContext(b []byte, i int, c *Context, spaced *bool) (int, bool) {
 		switch f {
 		case contextDevice:
 			return e, deviceID(b[v:e], &c.Device.ID)
+		case contextIP:
+			c.IP = rawUnlessNull(b[v:e])
+			return e, true
 		case contextConsent:
-			if string(b[v:e]) != "null" {
-				c.Consent = b[v:e]
-			}
+			c.Consent = rawUnlessNull(b[v:e])
 			return e, true
 		}
-		return e, decodeAny(b[v:e], [...]*any{&c.Traits, nil, &c.IP, &c.GPC}[f])
+		return e, decodeAny(b[v:e], [...]*any{&c.Traits, nil, nil, &c.GPC}[f])
 	})
 }
 
@@ -244,6 +245,7 @@ func wireField(key []byte) int {
 // contextField's numbers for the members not decoded into an any.
 const (
 	contextDevice  = 1
+	contextIP      = 2
 	contextConsent = 4
 )
 
@@ -261,7 +263,7 @@ func contextField(key []byte) int {
 	case "device":
 		return contextDevice
 	case "ip":
-		return 2
+		return contextIP
 	case "gpc":
 		return 3
 	case "consent":
