@@ -65,13 +65,14 @@ func (e *Event) IPAddress() string {
 // It decodes anew at each call.
 func (e *Event) ConsentObject() map[string]any {
 	raw := []byte(e.Context.Consent)
-	if i := skipSpace(raw, 0); i == len(raw) || raw[i] != '{' || !validJSON(raw) {
+	i := skipSpace(raw, 0)
+	if i == len(raw) || raw[i] != '{' || !validJSON(raw) {
 		return nil
 	}
 	// The fast path's decoder, as Parse used it on context.consent; it
 	// declines escapes and invalid UTF-8, which the slow path's decoders
 	// take as Parse's slow path did.
-	v, _, ok := anyValue(raw, skipSpace(raw, 0))
+	v, _, ok := anyValue(raw, i)
 	if !ok && decodeSlow(raw, &v) != nil {
 		return nil
 	}

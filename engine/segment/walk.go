@@ -69,16 +69,18 @@ func walkContext(b []byte, i int, c *Context, spaced *bool) (int, bool) {
 		}
 		seen |= 1 << f
 		switch f {
+		case contextTraits:
+			return e, decodeAny(b[v:e], &c.Traits)
 		case contextDevice:
 			return e, deviceID(b[v:e], &c.Device.ID)
 		case contextIP:
 			c.IP = rawUnlessNull(b[v:e])
-			return e, true
+		case contextGPC:
+			return e, decodeAny(b[v:e], &c.GPC)
 		case contextConsent:
 			c.Consent = rawUnlessNull(b[v:e])
-			return e, true
 		}
-		return e, decodeAny(b[v:e], [...]*any{&c.Traits, nil, nil, &c.GPC}[f])
+		return e, true
 	})
 }
 
@@ -242,15 +244,16 @@ func wireField(key []byte) int {
 	return fieldUnknown
 }
 
-// contextField's numbers for the members not decoded into an any.
+// contextField's numbers for the members of Context.
 const (
-	contextDevice  = 1
-	contextIP      = 2
-	contextConsent = 4
+	contextTraits = iota
+	contextDevice
+	contextIP
+	contextGPC
+	contextConsent
 )
 
-// contextField is wireField for the members of Context, numbered in
-// the order of its fields.
+// contextField is wireField for the members of Context.
 func contextField(key []byte) int {
 	var buf [len("consent")]byte
 	n := lowerKey(key, buf[:])
@@ -259,13 +262,13 @@ func contextField(key []byte) int {
 	}
 	switch string(buf[:n]) {
 	case "traits":
-		return 0
+		return contextTraits
 	case "device":
 		return contextDevice
 	case "ip":
 		return contextIP
 	case "gpc":
-		return 3
+		return contextGPC
 	case "consent":
 		return contextConsent
 	}
