@@ -46,17 +46,7 @@ func (e *Event) stringTrait(name string) string {
 
 // IPAddress returns context.ip when it is a JSON string, "" otherwise.
 func (e *Event) IPAddress() string {
-	raw := []byte(e.Context.IP)
-	if len(raw) == 0 || raw[0] != '"' || !validJSON(raw) {
-		return ""
-	}
-	if s, ok := plainString(raw); ok {
-		return s
-	}
-	var s string // escapes or invalid UTF-8: as Parse's slow path reads them
-	if decodeSlow(raw, &s) != nil {
-		return ""
-	}
+	s, _ := e.Context.IP.decode().(string)
 	return s
 }
 
@@ -64,19 +54,7 @@ func (e *Event) IPAddress() string {
 // object, or holds what the decoders cannot take (a number out of range).
 // It decodes anew at each call.
 func (e *Event) ConsentObject() map[string]any {
-	raw := []byte(e.Context.Consent)
-	i := skipSpace(raw, 0)
-	if i == len(raw) || raw[i] != '{' || !validJSON(raw) {
-		return nil
-	}
-	// The fast path's decoder, as Parse used it on context.consent; it
-	// declines escapes and invalid UTF-8, which the slow path's decoders
-	// take as Parse's slow path did.
-	v, _, ok := anyValue(raw, i)
-	if !ok && decodeSlow(raw, &v) != nil {
-		return nil
-	}
-	m, _ := v.(map[string]any)
+	m, _ := e.Context.Consent.decode().(map[string]any)
 	return m
 }
 

@@ -78,6 +78,21 @@ func (r *RawJSON) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// decode decodes r as Parse decoded such a member before it kept the
+// bytes: with the fast path's decoder, which declines escapes and invalid
+// UTF-8, else with the slow path's. It is nil when r is absent, is not
+// valid JSON, or holds what the decoders cannot take (1e700).
+func (r RawJSON) decode() any {
+	if !validJSON(r) {
+		return nil
+	}
+	v, _, ok := anyValue(r, skipSpace(r, 0))
+	if !ok && decodeSlow(r, &v) != nil {
+		return nil
+	}
+	return v
+}
+
 // rawUnlessNull is the JSON value v as a RawJSON, nil for null.
 func rawUnlessNull(v []byte) RawJSON {
 	if string(v) == "null" {
