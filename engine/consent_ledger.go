@@ -740,11 +740,7 @@ func (e *Engine) VerifyConsent(ctx context.Context) (ConsentVerifyResult, error)
 	if err != nil {
 		return ConsentVerifyResult{}, fmt.Errorf("consent verify: %w", err)
 	}
-	headBytes := make(map[uint64][]byte, len(heads))
-	for pid, h := range heads {
-		headBytes[pid] = h.Bytes()
-	}
-	br := append(v.Finish(head, headBytes), headBreaks...)
+	br := append(v.Finish(head, heads), headBreaks...)
 	if br == nil {
 		br = []ConsentBreak{}
 	}

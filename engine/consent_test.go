@@ -614,6 +614,30 @@ func TestVerifyChecksHeadBlocks(t *testing.T) {
 	}
 }
 
+func TestVerifyNamesAHeadKeyThatDoesNotParse(t *testing.T) {
+	dir := oneChainDir(t)
+	db, err := store.Open(store.BadgerDir(dir), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *store.Txn) error { return tx.Set(store.ConsentProfileHeadKey(1), []byte{1, 2, 3}) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	e := openDir(t, dir)
+	res, err := e.VerifyConsent(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, b := range res.Breaks {
+		found = found || b.Profile == "p1" && strings.Contains(b.What, "chain head is 3 bytes")
+	}
+	if res.OK || !found {
+		t.Errorf("a 3-byte head key: %+v", res)
+	}
+}
+
 func TestVerifyReportsADamagedBlock(t *testing.T) {
 	dir := oneChainDir(t)
 	// The first record's length, right after the version byte and its

@@ -87,10 +87,12 @@ func (v *Verifier) addChainEntry(seq uint64, b []byte) {
 // Records is the number of records seen.
 func (v *Verifier) Records() int { return len(v.recs) }
 
-// Finish checks both chains against the stored heads (global head bytes
-// and each profile chain's head bytes; a missing head is nil) and returns
-// every break found.
-func (v *Verifier) Finish(globalHead []byte, profileHeads map[uint64][]byte) []Break {
+// Finish checks both chains against the stored heads (the global head's
+// bytes, nil when missing, and each profile chain's head, absent when
+// missing) and returns every break found. Profile heads come parsed: the
+// caller reads them from more than one place and reports those that do
+// not parse.
+func (v *Verifier) Finish(globalHead []byte, profileHeads map[uint64]Head) []Break {
 	v.checkGlobal(globalHead)
 	v.checkProfiles(profileHeads)
 	return v.breaks
@@ -152,7 +154,7 @@ func (v *Verifier) checkGlobal(headBytes []byte) {
 	}
 }
 
-func (v *Verifier) checkProfiles(heads map[uint64][]byte) {
+func (v *Verifier) checkProfiles(heads map[uint64]Head) {
 	byPID := map[uint64][]uint64{}
 	for seq, r := range v.recs {
 		if r.corrupt {
@@ -186,21 +188,17 @@ func (v *Verifier) checkProfiles(heads map[uint64][]byte) {
 			}
 			prev, prevSeq = r.hash, seq
 		}
-		head, err := ParseHead(heads[pid])
-		if err != nil {
-			v.breaks = append(v.breaks, Break{Chain: "profile", Profile: pidText(pid), What: err.Error()})
-			continue
-		}
+		head := heads[pid]
 		if head.Seq != prevSeq || head.Hash != prev {
 			v.breaks = append(v.breaks, Break{Chain: "profile", Profile: pidText(pid), Record: RecordID(prevSeq),
 				What: fmt.Sprintf("%s, the last record of the profile, hashes to %s but the profile's head says %s (%s)", RecordID(prevSeq), short(prev), RecordID(head.Seq), short(head.Hash))})
 		}
 	}
-	for pid, hb := range heads {
+	for pid, h := range heads {
 		if _, ok := byPID[pid]; ok {
 			continue
 		}
-		if h, err := ParseHead(hb); err == nil && h.Seq != 0 {
+		if h.Seq != 0 {
 			v.breaks = append(v.breaks, Break{Chain: "profile", Profile: pidText(pid), Record: RecordID(h.Seq), What: "the profile's head names a record but none of its records is stored"})
 		}
 	}
