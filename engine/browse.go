@@ -40,14 +40,14 @@ func (e *Engine) resolve(t *store.Txn, ref string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%q is neither a profile id (p123) nor TYPE:VALUE (email:ann@example.com): %w", ref, ErrBadRef)
 	}
-	v, err := t.Get(store.IdentityKey(id.Type, id.Value))
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, fmt.Errorf("no profile has %s: %w", id, ErrNotFound)
-	}
+	named, found, err := e.ownerOf(t, id)
 	if err != nil {
 		return 0, err
 	}
-	return livePID(t, store.Uint64(v, 0))
+	if !found {
+		return 0, fmt.Errorf("no profile has %s: %w", id, ErrNotFound)
+	}
+	return livePID(t, named)
 }
 
 // livePID is pid, or the profile it was merged into. The identity index
@@ -321,9 +321,10 @@ func (p *profileRec) summary(keyTraits []string) ProfileSummary {
 // against.
 var searchTypes = []string{identity.Email, identity.UserID, identity.AnonymousID, identity.Phone}
 
-// SearchIdentifiers finds identifiers starting with prefix through the
-// identity index: "ann" searches emails, user ids, anonymous ids and
-// phones; "email:ann" searches one type.
+// SearchIdentifiers finds identifiers starting with prefix, in value
+// order: "ann" searches emails, user ids, anonymous ids and phones;
+// "email:ann" searches one type. It scans the rules snapshot (built on
+// first use): the identity index holds digests, not values.
 func (e *Engine) SearchIdentifiers(ctx context.Context, prefix string, limit int) ([]IdentifierMatch, error) {
 	if limit <= 0 {
 		limit = 50
@@ -334,29 +335,21 @@ func (e *Engine) SearchIdentifiers(ctx context.Context, prefix string, limit int
 		types, prefix = []string{typ}, val
 	}
 	var out []IdentifierMatch
-	err := e.db.View(func(t *store.Txn) error {
+	err := e.withSnapshot(ctx, func(s *snapState) error {
 		for _, typ := range types {
 			v := identity.Normalize(typ, prefix)
 			if typ == identity.Phone && v == "" {
 				continue
 			}
-			err := t.Iterate(store.IdentityTypePrefix(typ, v), store.IterOptions{}, func(k, val []byte) error {
-				_, value, err := store.ParseIdentKey(k[1:])
-				if err != nil || len(val) != 8 {
-					return nil
-				}
-				pid, err := livePID(t, store.Uint64(val, 0))
-				if err != nil {
-					return nil // an entry naming no profile: nothing to show
-				}
-				out = append(out, IdentifierMatch{Type: typ, Value: value, ProfileID: pidString(pid)})
-				if len(out) >= limit {
-					return store.ErrStop
-				}
-				return nil
+			var found []IdentifierMatch
+			s.table.IdentitiesWithPrefix(typ, v, func(r int, value string) bool {
+				found = append(found, IdentifierMatch{Type: typ, Value: value, ProfileID: pidString(s.rowPID[r])})
+				return true
 			})
-			if err != nil {
-				return err
+			slices.SortFunc(found, func(a, b IdentifierMatch) int { return strings.Compare(a.Value, b.Value) })
+			for _, m := range found[:min(len(found), limit-len(out))] {
+				m.Value = strings.Clone(m.Value) // out of the snapshot's storage
+				out = append(out, m)
 			}
 			if len(out) >= limit {
 				break

@@ -1,12 +1,7 @@
 package engine
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"errors"
 	"fmt"
-	"hash"
 	"sync"
 	"sync/atomic"
 
@@ -27,11 +22,9 @@ type compliance struct {
 	// Suppression: salted hashes of erased identifiers, loaded at first
 	// use and kept in memory; n lets the per-event check skip hashing when
 	// there is nothing suppressed.
-	supMu  sync.RWMutex
-	sup    map[[32]byte]struct{}
-	supN   atomic.Int64
-	hmacMu sync.Mutex
-	mac    hash.Hash
+	supMu sync.RWMutex
+	sup   map[[32]byte]struct{}
+	supN  atomic.Int64
 	// ipHashers holds *consent.IPHasher for the secret: the parse workers
 	// hash the IP of every event with a consent signal.
 	ipHashers sync.Pool
@@ -75,27 +68,11 @@ func (c *compliance) init(e *Engine) error {
 	}
 	c.pids = map[uint64]*pidConsent{}
 	c.sup = map[[32]byte]struct{}{}
-	// The salt: created once per data dir, never leaves it.
-	err := e.db.Update(func(t *store.Txn) error {
-		v, err := t.Get(store.MetaKey("secret"))
-		if err == nil && len(v) >= 16 {
-			c.secret = v
-			return nil
-		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		s := make([]byte, 32)
-		if _, err := rand.Read(s); err != nil {
-			return err
-		}
-		c.secret = s
-		return t.Set(store.MetaKey("secret"), s)
-	})
+	secret, err := e.secret()
 	if err != nil {
-		return fmt.Errorf("data dir secret: %w", err)
+		return err
 	}
-	c.mac = hmac.New(sha256.New, c.secret)
+	c.secret = secret
 	c.ipHashers.New = func() any { return consent.NewIPHasher(c.secret) }
 	err = e.db.View(func(t *store.Txn) error {
 		return t.Iterate([]byte{store.PrefixSuppression}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
@@ -111,20 +88,6 @@ func (c *compliance) init(e *Engine) error {
 	return err
 }
 
-// identHash is the salted hash of an identifier: HMAC-SHA256(secret,
-// type 0x00 value). Suppression entries are keyed by it.
-func (c *compliance) identHash(typ, value string) [32]byte {
-	c.hmacMu.Lock()
-	defer c.hmacMu.Unlock()
-	c.mac.Reset()
-	c.mac.Write([]byte(typ))
-	c.mac.Write([]byte{0})
-	c.mac.Write([]byte(value))
-	var h [32]byte
-	c.mac.Sum(h[:0])
-	return h
-}
-
 // suppressed reports whether an identifier (type and normalised value) is
 // under an erasure suppression. It costs one atomic load while nothing is
 // suppressed, and an HMAC per call otherwise.
@@ -133,7 +96,10 @@ func (e *Engine) suppressed(typ, value string) bool {
 	if err != nil || c.supN.Load() == 0 {
 		return false
 	}
-	h := c.identHash(typ, value)
+	h, err := e.identHash(typ, value)
+	if err != nil {
+		return false // compl read the secret: not reached
+	}
 	c.supMu.RLock()
 	_, ok := c.sup[h]
 	c.supMu.RUnlock()

@@ -127,15 +127,15 @@ func TestErasureLeavesNothingOnDisk(t *testing.T) {
 			t.Fatalf("test is vacuous: %s not on disk before erasure", needle)
 		}
 	}
-	// Large values (events) live in Badger's value log, small ones in its
-	// tables: the subject must be in both for the test to cover both.
-	var inVlog, inSST bool
+	// Large values (events, profiles) live in Badger's value log. Since
+	// schema 6 no key holds an identifier in plain text (the identity
+	// index keeps salted digests), so the tables need not hold the subject.
+	inVlog := false
 	for _, f := range before[subjUser] {
 		inVlog = inVlog || strings.HasSuffix(f, ".vlog")
-		inSST = inSST || strings.HasSuffix(f, ".sst") || strings.HasSuffix(f, ".mem")
 	}
-	if !inVlog || !inSST {
-		t.Fatalf("test is vacuous: subject's user id found in %v, want a .vlog and a table or memtable", before[subjUser])
+	if !inVlog {
+		t.Fatalf("test is vacuous: subject's user id found in %v, want a .vlog", before[subjUser])
 	}
 	req, err := e.OpenDSR(ctx, DSRErasure, "user_id:"+subjUser, DSROptions{Jurisdiction: "GDPR", Channel: "email"})
 	if err != nil {

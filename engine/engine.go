@@ -52,13 +52,12 @@ type Engine struct {
 	// writeMu serialises everything that writes profiles, identities and
 	// events. The caches below belong to the writer and are guarded by it.
 	writeMu sync.Mutex
-	// idents maps the 128-bit digest of an identifier (digestIdent) to its
-	// owning pid (0: known absent). It is authoritative for the
-	// identifiers it holds, so a hit needs no store read and no look at the
-	// owner's record. 24 bytes an identifier instead of ~80 with string
-	// keys: millions fit.
+	// idents maps the 128-bit digest of every stored identifier
+	// (identindex.go) to its owning pid, loaded by the first writer; nil
+	// until then. A hit needs no store read and no look at the owner's
+	// record. 24 bytes an identifier instead of ~80 with string keys:
+	// millions fit.
 	idents   *digestmap.Map[uint64]
-	complete bool // idents holds every identity in the store
 	profiles map[uint64]*profileRec
 	// msgs holds the digest of every stored messageId (messages.go),
 	// loaded by the first writer; nil until then.
@@ -73,6 +72,13 @@ type Engine struct {
 	dirtySeqs []string
 
 	rejectsMu sync.Mutex
+
+	// The data dir's secret (identindex.go), read or made on first use,
+	// and the identHashers keyed with it.
+	secretOnce sync.Once
+	secretVal  []byte
+	secretErr  error
+	hashers    sync.Pool
 
 	// snapshotState is the in-memory rules snapshot (snapshot.go), built
 	// on first use and kept current after writes.
@@ -113,7 +119,6 @@ func Open(dir string, opts Options) (*Engine, error) {
 		now:        opts.Now,
 		actor:      opts.Actor,
 		log:        opts.Logger,
-		idents:     &digestmap.Map[uint64]{},
 		profiles:   make(map[uint64]*profileRec),
 		unitEvents: unitEvents,
 
@@ -248,16 +253,6 @@ func (e *Engine) loadCounters() error {
 		if e.nextSeq, err = getUint64(t, store.MetaKey("seq/event")); err != nil {
 			return err
 		}
-		// An empty identity index means the in-memory cache is the whole
-		// index: ingest into a new dir never has to ask Badger.
-		empty := true
-		if err := t.Iterate([]byte{store.PrefixIdentity}, store.IterOptions{KeysOnly: true}, func(_, _ []byte) error {
-			empty = false
-			return store.ErrStop
-		}); err != nil {
-			return err
-		}
-		e.complete = empty
 		return nil
 	})
 }

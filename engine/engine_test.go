@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/loupe-cdp/loupe/engine/identity"
 	"github.com/loupe-cdp/loupe/store"
 )
 
@@ -321,9 +322,9 @@ func TestMergedIdentifiersResolveAfterReopen(t *testing.T) {
 	e.Close()
 	e = openDir(t, dir)
 	e.db.View(func(tx *store.Txn) error {
-		v, err := tx.Get(store.IdentityKey("user_id", "u1"))
-		if err != nil || store.Uint64(v, 0) != 2 {
-			t.Errorf("stored owner of u1: %v %v, want p2 as the identify left it", v, err)
+		pid, found, err := e.ownerOf(tx, identity.ID{Type: "user_id", Value: "u1"})
+		if err != nil || !found || pid != 2 {
+			t.Errorf("stored owner of u1: %d %v %v, want p2 as the identify left it", pid, found, err)
 		}
 		return nil
 	})

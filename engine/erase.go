@@ -14,6 +14,7 @@ import (
 
 	"github.com/loupe-cdp/loupe/engine/consent"
 	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/engine/internal/digestmap"
 	"github.com/loupe-cdp/loupe/store"
 )
 
@@ -40,13 +41,14 @@ type erasure struct {
 	pid      uint64
 	members  []uint64
 	prof     *profileRec
-	del      [][]byte               // keys to delete (besides the events)
-	events   [][]byte               // event keys (a key may hold several events)
-	nEvents  int64                  // events under those keys
-	digests  map[msgDigest]struct{} // of those events' messageIds
-	set      []kv                   // keys to rewrite (consent stubs, scrubbed records)
-	ids      []identity.ID          // the subject's identifiers (normalised)
-	needles  [][]byte               // lower-cased identifier values to scrub from files
+	del      [][]byte                   // keys to delete (besides the events)
+	events   [][]byte                   // event keys (a key may hold several events)
+	nEvents  int64                      // events under those keys
+	digests  map[msgDigest]struct{}     // of those events' messageIds
+	owned    map[digestmap.Key]struct{} // identity index digests of the identifiers the subject owns
+	set      []kv                       // keys to rewrite (consent stubs, scrubbed records)
+	ids      []identity.ID              // the subject's identifiers (normalised)
+	needles  [][]byte                   // lower-cased identifier values to scrub from files
 	counts   map[string]int64
 	identsBy map[string]int64 // identifiers per type, for the counters
 }
@@ -98,7 +100,9 @@ func (e *Engine) Erase(ctx context.Context, ref string, opts EraseOptions) (Eras
 	hashes := make([][32]byte, len(er.ids))
 	err = e.db.Update(func(t *store.Txn) error {
 		for i, id := range er.ids {
-			hashes[i] = c.identHash(id.Type, id.Value)
+			if hashes[i], err = e.identHash(id.Type, id.Value); err != nil {
+				return err
+			}
 			v, _ := json.Marshal(suppressionRec{Type: id.Type, Profile: plan.Profile, Time: now.UnixNano(), Request: opts.Request})
 			if err := t.Set(store.SuppressionKey(hashes[i]), v); err != nil {
 				return err
@@ -111,10 +115,14 @@ func (e *Engine) Erase(ctx context.Context, ref string, opts EraseOptions) (Eras
 	}
 	c.addSuppressed(hashes...)
 
-	// 2. The events' messageIds out of the dedupe blocks, then the events,
+	// 2. The events' messageIds out of the dedupe blocks, the identifiers
+	// out of the identity index, then the events,
 	// in chunks (a profile may hold more events than one transaction
 	// takes).
 	if err := e.forgetMessages(er.digests); err != nil {
+		return plan, fmt.Errorf("erase: %w", err)
+	}
+	if err := e.forgetIdents(er.owned); err != nil {
 		return plan, fmt.Errorf("erase: %w", err)
 	}
 	all := er.events
@@ -222,7 +230,7 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 	if err != nil {
 		return nil, err
 	}
-	er := &erasure{pid: pid, prof: p, members: append([]uint64{pid}, p.Merged...), counts: map[string]int64{}, identsBy: map[string]int64{}, digests: map[msgDigest]struct{}{}}
+	er := &erasure{pid: pid, prof: p, members: append([]uint64{pid}, p.Merged...), counts: map[string]int64{}, identsBy: map[string]int64{}, digests: map[msgDigest]struct{}{}, owned: map[digestmap.Key]struct{}{}}
 	er.counts["profiles"] = 1
 	er.del = append(er.del, store.PIDKey(store.PrefixProfile, pid), store.LastSeenKey(p.Last, pid))
 	for _, m := range er.members[1:] {
@@ -238,14 +246,22 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 		}
 	}
 	identSet := map[string]bool{}
-	for _, id := range p.IDs {
-		er.ids = append(er.ids, identity.ID{Type: id.T, Value: id.V})
-		identSet[id.T+":"+id.V] = true
-		er.identsBy[id.T]++
-		addNeedle(id.V)
-		ik := store.IdentKey(id.T, id.V)
-		if v, err := t.Get(append([]byte{store.PrefixIdentity}, ik...)); err == nil && len(v) == 8 && slices.Contains(er.members, store.Uint64(v, 0)) {
-			er.del = append(er.del, append([]byte{store.PrefixIdentity}, ik...))
+	for _, pi := range p.IDs {
+		id := identity.ID{Type: pi.T, Value: pi.V}
+		er.ids = append(er.ids, id)
+		identSet[id.Type+":"+id.Value] = true
+		er.identsBy[id.Type]++
+		addNeedle(id.Value)
+		k, err := e.identKey(id)
+		if err != nil {
+			return nil, err
+		}
+		named, found, err := lookupIdent(t, k)
+		if err != nil {
+			return nil, err
+		}
+		if found && slices.Contains(er.members, named) {
+			er.owned[k] = struct{}{}
 			er.counts["identities"]++
 		}
 	}
@@ -484,7 +500,11 @@ func (e *Engine) Unsuppress(ctx context.Context, ref string) (int, error) {
 			if err != nil {
 				return fmt.Errorf("unsuppress needs TYPE:VALUE or an erased profile id: %w", ErrBadRef)
 			}
-			k := store.SuppressionKey(c.identHash(id.Type, id.Value))
+			h, err := e.identHash(id.Type, id.Value)
+			if err != nil {
+				return err
+			}
+			k := store.SuppressionKey(h)
 			v, err := t.Get(k)
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("%s is not suppressed: %w", id.Type, ErrNotFound)

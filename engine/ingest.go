@@ -149,16 +149,17 @@ type decoded struct {
 	err     error
 	digest  msgDigest       // of ev.MessageID
 	ids     []identity.ID   // usable identifiers, normalised
-	idKeys  []digestmap.Key // digestIdent of each of ids
+	idKeys  []digestmap.Key // identity index digest of each of ids
 	blocked []identity.ID   // identifiers on the blocklist
 	header  []byte          // the start of the event's stored body (codec.go)
 	sums    []any           // its properties named in the profile config's SumProperties
 	consent consentPrep
 }
 
-// prepare parses d.data and does the writer's order-free work. It is safe
-// for concurrent use, each goroutine with its own signalCache.
-func (e *Engine) prepare(d *decoded, now time.Time, sc *signalCache) {
+// prepare parses d.data and does the writer's order-free work, with the
+// dir's secret for identifier digests. It is safe for concurrent use,
+// each goroutine with its own signalCache.
+func (e *Engine) prepare(d *decoded, now time.Time, sc *signalCache, secret []byte) {
 	if len(d.data) > maxEventBytes {
 		d.err = fmt.Errorf("message is %d bytes, over the %d-byte limit", len(d.data), maxEventBytes)
 		return
@@ -173,7 +174,7 @@ func (e *Engine) prepare(d *decoded, now time.Time, sc *signalCache) {
 	}
 	d.idKeys = make([]digestmap.Key, len(d.ids))
 	for i, id := range d.ids {
-		d.idKeys[i] = digestIdent(id)
+		d.idKeys[i] = identDigest(secret, id)
 	}
 	d.header = eventHeader(&d.ev)
 	d.sums = summedProperties(&d.ev, &e.cfg.Profiles)
@@ -263,6 +264,10 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 		}
 		readErr <- nil
 	}()
+	secret, err := e.secret()
+	if err != nil {
+		return IngestStats{}, err
+	}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
@@ -277,7 +282,7 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 					if rec.Err != nil {
 						d.err = rec.Err
 					} else {
-						e.prepare(d, now, &sc)
+						e.prepare(d, now, &sc, secret)
 					}
 				}
 				close(j.done)
@@ -372,9 +377,13 @@ func (e *Engine) IngestBatch(ctx context.Context, msgs []Message, cp *Checkpoint
 	now := e.now()
 	ds := make([]decoded, len(msgs))
 	var sc signalCache
+	secret, err := e.secret()
+	if err != nil {
+		return IngestStats{}, err
+	}
 	for i, m := range msgs {
 		ds[i] = decoded{line: m.Line, data: m.Data}
-		e.prepare(&ds[i], now, &sc)
+		e.prepare(&ds[i], now, &sc, secret)
 	}
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()

@@ -53,16 +53,20 @@ func testSchema1Migrates(t *testing.T, cut bool) {
 	e := openDir(t, dir)
 	in := manyPeople(5)
 	ingestString(t, e, in)
+	ids := profileIdents(t, e)
 	e.Close()
 
 	// Rewrite the dir in schema 1's form: a key per messageId, per chain
-	// entry, per link; when cut, only every other messageId and link block
-	// and the chain from its third entry on.
+	// entry, per link, per identifier; when cut, only every other
+	// messageId and link block and the chain from its third entry on.
 	db, err := store.Open(store.BadgerDir(dir), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *store.Txn) error {
+		if err := toSchema5Index(t, tx, ids); err != nil {
+			return err
+		}
 		kept := []byte{msgBlockVersion}
 		for i, line := range strings.Split(strings.TrimSpace(in), "\n") {
 			id := line[strings.Index(line, `"messageId":"`)+13:]

@@ -7,6 +7,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/loupe-cdp/loupe/engine/consent"
+	"github.com/loupe-cdp/loupe/engine/identity"
 	"github.com/loupe-cdp/loupe/store"
 )
 
@@ -36,6 +37,11 @@ func (e *Engine) migrate() error {
 		// it: unmerge now finds them by scanning the profile's records.
 		if err := e.db.DropPrefix(store.MetaKey("consent/msg/")); err != nil {
 			return fmt.Errorf("open engine: drop consent message index: %w", err)
+		}
+	}
+	if from < 6 {
+		if err := e.migrateIdentities(); err != nil {
+			return fmt.Errorf("open engine: %w", err)
 		}
 	}
 	// Schema 2 to 3 rewrites nothing: version 2 event values are still
@@ -112,6 +118,44 @@ func (e *Engine) migrateMessages() error {
 	})
 	if err != nil {
 		return fmt.Errorf("migrate message ids: %w", err)
+	}
+	return nil
+}
+
+// migrateIdentities moves schema 5's identity index, a key per
+// identifier, into blocks (identindex.go), one sequence number per chunk.
+func (e *Engine) migrateIdentities() error {
+	secret, err := e.secret()
+	if err != nil {
+		return err
+	}
+	var owners identBlocks
+	read := func(_ *store.Txn, k, v []byte) error {
+		typ, value, err := store.ParseIdentKey(k[1:])
+		if err != nil || len(v) != 8 {
+			return nil // not an index entry: dropped with the rest
+		}
+		owners.add(identDigest(secret, identity.ID{Type: typ, Value: value}), store.Uint64(v, 0))
+		return nil
+	}
+	err = e.migrateChunks([]byte{store.PrefixIdentity}, false, read, func(t *store.Txn, keys [][]byte) error {
+		defer func() { owners = identBlocks{} }()
+		for _, k := range keys {
+			if err := t.Delete(k); err != nil {
+				return err
+			}
+		}
+		if owners.empty() {
+			return nil
+		}
+		seq, err := nextMetaSeq(t, "identblock")
+		if err != nil {
+			return err
+		}
+		return owners.each(seq, t.Set)
+	})
+	if err != nil {
+		return fmt.Errorf("migrate identity index: %w", err)
 	}
 	return nil
 }

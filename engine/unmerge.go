@@ -9,7 +9,6 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/loupe-cdp/loupe/engine/identity"
-	"github.com/loupe-cdp/loupe/engine/internal/digestmap"
 	"github.com/loupe-cdp/loupe/engine/segment"
 	"github.com/loupe-cdp/loupe/store"
 )
@@ -325,6 +324,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 			return err
 		}
 		var after []uint64
+		var owners identBlocks
 		for _, r := range roots {
 			p := recs[newPID[r]]
 			b, err := encodeProfile(p)
@@ -338,12 +338,27 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				return err
 			}
 			for _, id := range p.IDs {
-				if err := t.Set(store.IdentityKey(id.T, id.V), putUint64(p.PID)); err != nil {
+				k, err := e.identKey(identity.ID{Type: id.T, Value: id.V})
+				if err != nil {
 					return err
 				}
+				owners.add(k, p.PID)
 			}
 			after = append(after, p.PID)
 			res.Profiles = append(res.Profiles, pidString(p.PID))
+		}
+		if !owners.empty() {
+			// The new owners override the index's earlier entries.
+			seq, err := e.nextCounter(t, "identblock")
+			if err != nil {
+				return err
+			}
+			if err := owners.each(seq, t.Set); err != nil {
+				return err
+			}
+			if err := t.Set(store.MetaKey("seq/identblock"), putUint64(seq)); err != nil {
+				return err
+			}
 		}
 		res.Moved, res.CutLinks = moved, cut
 		seq, err := e.nextCounter(t, "unmerge")
@@ -388,8 +403,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 
 // resetCaches drops the writer caches after a write that bypassed them.
 func (e *Engine) resetCaches() {
-	e.idents = &digestmap.Map[uint64]{}
-	e.complete = false
+	e.idents = nil
 	e.profiles = make(map[uint64]*profileRec)
 	e.seqs = nil
 }

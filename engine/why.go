@@ -27,7 +27,7 @@ func (e *Engine) Why(ctx context.Context, refA, refB string) (WhyResult, error) 
 	res := WhyResult{Path: []Link{}, Refused: []RefusedMerge{}}
 	err = e.db.View(func(t *store.Txn) error {
 		for _, id := range []identity.ID{a, b} {
-			if ok, err := t.Has(store.IdentityKey(id.Type, id.Value)); err != nil {
+			if _, ok, err := e.ownerOf(t, id); err != nil {
 				return err
 			} else if !ok {
 				return fmt.Errorf("no profile has %s: %w", id, ErrNotFound)

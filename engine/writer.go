@@ -4,7 +4,6 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"slices"
 	"strings"
 	"sync"
@@ -46,6 +45,7 @@ type writer struct {
 
 	warmSum uint64   // keeps warm's loads from being optimised away
 	cur     *decoded // the event apply is working on
+	secret  []byte   // the dir's, for the digests of identifiers the parse workers did not hash
 
 	// commits are the units handed to their commit goroutines and not yet
 	// known to be done, oldest first, each as the channel closed when it
@@ -71,6 +71,7 @@ type unit struct {
 	links      map[uint64]*linkBlock  // each profile's new links in this unit (links.go)
 	linkSeq    uint64                 // the sequence number of the unit's 'L' blocks: links of a pid with no events in the unit
 	msgs       []byte                 // digests of the messageIds the unit ingests, 16 bytes each
+	idents     identBlocks            // identity index entries of the identifiers the unit attaches
 	chain      []byte                 // block of global consent chain entries (consent_ledger.go)
 	chainFirst uint64                 // sequence number of the block's first entry
 	// consentHead is the head of the global consent chain as the unit's
@@ -116,7 +117,7 @@ func (u *unit) full() bool {
 // empty reports whether committing the unit would change nothing.
 func (u *unit) empty() bool {
 	d := u.delta
-	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.batches) == 0 && len(u.links) == 0 && len(u.consent) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
+	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.batches) == 0 && u.idents.empty() && len(u.links) == 0 && len(u.consent) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
 		d.Profiles == 0 && d.Events == 0 && d.Merges == 0 && d.Refused == 0 && d.Blocked == 0 &&
 		d.Rejected == 0 && d.Suppressed == 0
 }
@@ -132,7 +133,14 @@ func (e *Engine) newWriter() (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{e: e, unit: newUnit(e.unitEvents), msgs: msgs, suppressedMsgs: make(map[msgDigest]struct{})}
+	if _, err := e.identIndex(); err != nil {
+		return nil, err
+	}
+	secret, err := e.secret()
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{e: e, unit: newUnit(e.unitEvents), msgs: msgs, secret: secret, suppressedMsgs: make(map[msgDigest]struct{})}
 	w.openSnapshot()
 	w.unit.snap, w.unit.freshFrom = w.snap, w.freshFrom
 	return w, nil
@@ -200,18 +208,6 @@ func (w *writer) failed() error {
 	return w.err
 }
 
-var identSeeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
-
-// digestIdent is the key of the engine's in-memory identity index: two
-// independent 64-bit hashes of an identifier, seeded afresh by each process
-// (the index never leaves memory). A wrong merge would need two of the
-// store's identifiers to collide in all 128 bits, about 1 in 10^25 for ten
-// million of them, the odds the messageId digests accept too; in exchange
-// a hit is final, with no look at the owner's record to confirm it.
-func digestIdent(id identity.ID) digestmap.Key {
-	return digestmap.Key{maphash.Comparable(identSeeds[0], id), maphash.Comparable(identSeeds[1], id)}
-}
-
 // warm reads the table slots the writer is about to look up for job j's
 // events. Both tables are hundreds of MB at 1M people, so nearly every
 // lookup misses the cache; here the misses are independent loads in a tight
@@ -240,46 +236,22 @@ func (w *writer) identKey(id identity.ID) digestmap.Key {
 			}
 		}
 	}
-	return digestIdent(id)
+	return identDigest(w.secret, id)
 }
 
-// OwnerOf implements identity.Owner.
+// OwnerOf implements identity.Owner. The loaded index holds every
+// stored identifier (identIndex), so a miss is an identifier no profile
+// has.
 func (w *writer) OwnerOf(id identity.ID) uint64 {
-	k := w.identKey(id)
-	if pid, ok := w.e.idents.Get(k); ok {
-		return pid
-	}
-	if w.e.complete {
-		return 0
-	}
-	pid := w.storedOwner(id)
-	w.e.idents.Put(k, pid)
+	pid, _ := w.e.idents.Get(w.identKey(id))
 	return pid
-}
-
-// storedOwner reads the owner of id from the snapshot: the profile the
-// index names, or the one that profile was merged into (livePID). Whatever
-// this writer attached or merged since the snapshot was taken is in the
-// engine's identity index already, so the snapshot is only asked about
-// the rest.
-func (w *writer) storedOwner(id identity.ID) uint64 {
-	v, err := w.snap.Get(store.IdentityKey(id.Type, id.Value))
-	if err != nil || len(v) != 8 {
-		return 0
-	}
-	named := store.Uint64(v, 0)
-	if pid, err := livePID(w.snap, named); err == nil {
-		return pid
-	}
-	// Neither a profile nor merged: profile() will say the index points
-	// at a profile with no record, as it did before merges left entries.
-	return named
 }
 
 // setOwner records that pid owns id, a new identifier of pid.
 func (w *writer) setOwner(id identity.ID, pid uint64) {
-	w.e.idents.Put(w.identKey(id), pid)
-	w.unit.set(store.IdentityKey(id.Type, id.Value), putUint64(pid))
+	k := w.identKey(id)
+	w.e.idents.Put(k, pid)
+	w.unit.idents.add(k, pid)
 }
 
 // CountOf implements identity.Owner.
@@ -660,6 +632,13 @@ func (w *writer) flush(final bool) error {
 			u.set(store.LastSeenKey(p.Last, pid), nil)
 			w.persisted[pid] = p.Last
 		}
+	}
+	if !u.idents.empty() {
+		seq, err := e.nextCounter(w.snap, "identblock")
+		if err != nil {
+			return err
+		}
+		u.idents.each(seq, func(k, v []byte) error { u.set(k, v); return nil })
 	}
 	if len(u.msgs) > 0 {
 		seq, err := e.nextCounter(w.snap, "msgblock")

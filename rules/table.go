@@ -867,6 +867,27 @@ func (t *Table) Identities(i int) map[string][]string {
 	return m
 }
 
+// IdentitiesWithPrefix calls fn with the row and value of every
+// identifier of type typ that starts with prefix, on rows not deleted, in
+// row order, until fn returns false. The value points into the table's
+// storage (see Table).
+func (t *Table) IdentitiesWithPrefix(typ, prefix string, fn func(row int, value string) bool) {
+	c := t.idents[typ]
+	if c == nil {
+		return
+	}
+	for r := 0; r+1 < len(c.offs); r++ {
+		if c.offs[r] == c.offs[r+1] || t.deleted.get(r) {
+			continue
+		}
+		for k := c.offs[r]; k < c.offs[r+1]; k++ {
+			if v := c.vals.at(int(k)); strings.HasPrefix(v, prefix) && !fn(r, v) {
+				return
+			}
+		}
+	}
+}
+
 // Row reconstructs row i as a Profile, for sample display and export.
 func (t *Table) Row(i int) *Profile {
 	p := &Profile{

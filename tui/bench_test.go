@@ -131,10 +131,15 @@ func runUntil(t testing.TB, a *App, cmd tea.Cmd, done func() bool) {
 }
 
 // BenchmarkSearchEmailPrefix: the search the `/` box runs, over the
-// 1M-profile demo (goal ≤ 20 ms).
+// 1M-profile demo (goal ≤ 20 ms). It scans the rules snapshot, whose
+// build the first search waits for (BenchmarkSnapshot/build in engine
+// measures that); the loop measures the searches after it.
 func BenchmarkSearchEmailPrefix(b *testing.B) {
 	e := openBench(b, benchData(b))
 	ctx := context.Background()
+	if _, err := e.SearchIdentifiers(ctx, "email:a", 1); err != nil {
+		b.Fatal(err)
+	}
 	for i := 0; b.Loop(); i++ {
 		p := "email:" + string(rune('a'+i%26)) + string(rune('a'+(i/26)%26))
 		if _, err := e.SearchIdentifiers(ctx, p, 500); err != nil {

@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loupe-cdp/loupe/engine/identity"
+	"github.com/loupe-cdp/loupe/engine/internal/digestmap"
+	"github.com/loupe-cdp/loupe/store"
+)
+
+// storedIdent is one identifier and the pid that owns it.
+type storedIdent struct {
+	id  identity.ID
+	pid uint64
+}
+
+// profileIdents lists every profile's identifiers, read through e.
+func profileIdents(t *testing.T, e *Engine) []storedIdent {
+	t.Helper()
+	var out []storedIdent
+	err := e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate([]byte{store.PrefixProfile}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
+			p, err := e.loadProfile(tx, store.Uint64(k, 1))
+			if err != nil {
+				return err
+			}
+			for _, id := range p.IDs {
+				out = append(out, storedIdent{identity.ID{Type: id.T, Value: id.V}, p.PID})
+			}
+			return nil
+		})
+	})
+	if err != nil || len(out) == 0 {
+		t.Fatalf("profile identifiers: %d, %v", len(out), err)
+	}
+	return out
+}
+
+// toSchema5Index rewrites the identity index as schema 5 and before
+// stored it, a key per identifier ('i'), naming the owners in ids.
+func toSchema5Index(t *testing.T, tx *store.Txn, ids []storedIdent) error {
+	t.Helper()
+	var blocks [][]byte
+	tx.Iterate([]byte{store.PrefixIdentBlock}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
+		blocks = append(blocks, slices.Clone(k))
+		return nil
+	})
+	if len(blocks) == 0 {
+		t.Fatal("setup: no identity blocks to turn into keys")
+	}
+	for _, k := range blocks {
+		if err := tx.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, s := range ids {
+		if err := tx.Set(store.IdentityKey(s.id.Type, s.id.Value), store.AppendUint64(nil, s.pid)); err != nil {
+			return err
+		}
+	}
+	return tx.Delete(store.MetaKey("seq/identblock"))
+}
+
+func TestSchema5IdentityIndexMigrates(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	in := manyPeople(30)
+	ingestString(t, e, in)
+	ids := profileIdents(t, e)
+	e.Close()
+
+	db, err := store.Open(store.BadgerDir(dir), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *store.Txn) error {
+		if err := toSchema5Index(t, tx, ids); err != nil {
+			return err
+		}
+		return tx.Set(store.MetaKey("schema"), binary.BigEndian.AppendUint32(nil, 5))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	e = openDir(t, dir)
+	if got := e.db.Schema(); got != store.SchemaVersion {
+		t.Fatalf("schema after open: %d", got)
+	}
+	if ok, _ := hasKey(e, store.IdentityKey(ids[0].id.Type, ids[0].id.Value)); ok {
+		t.Error("schema 5 identity keys left")
+	}
+	for _, s := range ids {
+		if p := mustProfile(t, e, s.id.String()); p.ID != pidString(s.pid) {
+			t.Errorf("%s resolves to %s after migration, want %s", s.id, p.ID, pidString(s.pid))
+		}
+	}
+	// The ingest after it finds every identifier where it was.
+	before, _ := e.Stats(context.Background())
+	if st := ingestString(t, e, peopleComeBack(30)); st.ProfilesCreated != 0 {
+		t.Fatalf("new events of known people made profiles: %+v", st)
+	}
+	if after, _ := e.Stats(context.Background()); after.Profiles != before.Profiles {
+		t.Fatalf("profiles %d, were %d", after.Profiles, before.Profiles)
+	}
+}
+
+// peopleComeBack is new events of manyPeople(n)'s people, each under one
+// identifier only, so that each must be found in the identity index.
+func peopleComeBack(n int) string {
+	var b strings.Builder
+	for i := range n {
+		at := ct0.Add(48*time.Hour + time.Duration(i)*time.Minute)
+		uid := fmt.Sprintf("u%03d", i)
+		b.WriteString(msg("back-a-"+uid, "track", at, map[string]any{"anonymousId": "a-" + uid, "event": "Back"}))
+		b.WriteString(msg("back-u-"+uid, "track", at, map[string]any{"userId": uid, "event": "Back"}))
+	}
+	return b.String()
+}
+
+func TestIngestAfterUnmergeFollowsTheSplit(t *testing.T) {
+	e := openTest(t)
+	ingestString(t, e, `{"type":"identify","messageId":"1","userId":"u1","anonymousId":"kiosk","timestamp":"2026-10-01T00:00:00Z","traits":{"email":"one@example.com"}}
+{"type":"identify","messageId":"2","anonymousId":"kiosk","timestamp":"2026-10-03T00:00:00Z","traits":{"email":"two@example.com"}}
+`)
+	if _, err := e.Unmerge(context.Background(), "anonymous_id:kiosk"); err != nil {
+		t.Fatal(err)
+	}
+	two := mustProfile(t, e, "email:two@example.com")
+	u1 := mustProfile(t, e, "user_id:u1")
+	if two.ID == u1.ID {
+		t.Fatal("setup: unmerge left two@ with u1")
+	}
+	// The writer's index is reloaded from the blocks, where the unmerge
+	// wrote the new owners over the old entries.
+	st := ingestString(t, e, `{"type":"track","messageId":"3","event":"Opened","timestamp":"2026-10-04T00:00:00Z","context":{"traits":{"email":"two@example.com"}},"anonymousId":"fresh"}
+`)
+	if st.ProfilesCreated != 0 || st.Merges != 0 {
+		t.Fatalf("ingest after unmerge: %+v", st)
+	}
+	if got := mustProfile(t, e, "anonymous_id:fresh").ID; got != two.ID {
+		t.Fatalf("event of two@ went to %s, want %s (u1 is %s)", got, two.ID, u1.ID)
+	}
+}
+
+func TestIdentityIndexIsBlocksOfDigests(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	e.unitEvents = 5 // several units, several blocks a partition
+	ingestString(t, e, manyPeople(10))
+	ids := profileIdents(t, e)
+	var blocks, entries int
+	err := e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate(nil, store.IterOptions{}, func(k, v []byte) error {
+			for _, s := range ids {
+				if strings.Contains(string(k), s.id.Value) {
+					t.Errorf("key %q holds identifier %s in plain text", k, s.id)
+				}
+			}
+			if k[0] != store.PrefixIdentBlock {
+				return nil
+			}
+			blocks++
+			return eachIdentEntry(k, v, func(d digestmap.Key, _ uint64) {
+				entries++
+				if identPart(d) != k[1] {
+					t.Errorf("digest %x in partition %d's block %x", d, identPart(d), k)
+				}
+			})
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if entries != len(ids) || blocks < 2 {
+		t.Fatalf("%d entries in %d blocks for %d identifiers", entries, blocks, len(ids))
+	}
+	for _, s := range ids {
+		if p := mustProfile(t, e, s.id.String()); p.ID != pidString(s.pid) {
+			t.Errorf("%s resolves to %s, want %s", s.id, p.ID, pidString(s.pid))
+		}
+	}
+}
