@@ -146,6 +146,13 @@ func (e *Engine) snapshot(ctx context.Context) (*rules.Table, error) {
 	return s.table, nil
 }
 
+// WarmSnapshot builds the rules snapshot, or brings it up to date, so
+// that the first search, filter or preview after it does not wait for a
+// build (tens of seconds over a million profiles).
+func (e *Engine) WarmSnapshot(ctx context.Context) error {
+	return e.refreshSnapshot(ctx, e.snap())
+}
+
 // withSnapshot runs fn with the current snapshot under its read lock.
 func (e *Engine) withSnapshot(ctx context.Context, fn func(s *snapState) error) error {
 	s := e.snap()

@@ -40,6 +40,9 @@ type statsMsg struct {
 	err   error
 }
 
+// snapshotWarmMsg says the engine's rules snapshot is built (or why not).
+type snapshotWarmMsg struct{ err error }
+
 type copiedMsg struct {
 	how string
 	err error
@@ -104,9 +107,14 @@ func New(c *common.Context) *App {
 	return a
 }
 
-// Init loads the header counts and starts every view.
+// Init loads the header counts, starts every view and builds the
+// engine's rules snapshot in the background: search, filters, sorts and
+// trait frequencies all read it, and over a million profiles it takes
+// tens of seconds, better spent before the first `/` than after it.
 func (a *App) Init() tea.Cmd {
-	cmds := []tea.Cmd{a.loadStats()}
+	b, ctx := a.c.Backend, a.c.Ctx
+	warm := func() tea.Msg { return snapshotWarmMsg{err: b.WarmSnapshot(ctx)} }
+	cmds := []tea.Cmd{a.loadStats(), warm}
 	for _, v := range a.views {
 		cmds = append(cmds, v.Init())
 	}
@@ -162,6 +170,10 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		cmds = append(cmds, a.loadStats())
 		for _, v := range a.views {
 			cmds = append(cmds, v.Update(msg))
+		}
+	case snapshotWarmMsg:
+		if msg.err != nil && a.c.Ctx.Err() == nil {
+			a.status, a.statusErr = "snapshot: "+msg.err.Error(), true
 		}
 	case statsMsg:
 		if a.statsReq.Accept(msg.gen) {

@@ -31,6 +31,9 @@ type Backend interface {
 	Reveal(ctx context.Context, profileID, reason string) error
 	Config() engine.Config
 	RecentProfiles(ctx context.Context, n int) ([]string, int, error)
+	// WarmSnapshot builds the rules snapshot ahead of the first call that
+	// needs it.
+	WarmSnapshot(ctx context.Context) error
 	// The Sync tab runs sources into the engine and reads their
 	// checkpoints and status records (Checkpoint, IngestBatch,
 	// Quarantine, Dir).
