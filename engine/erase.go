@@ -41,14 +41,13 @@ type erasure struct {
 	pid      uint64
 	members  []uint64
 	prof     *profileRec
-	del      [][]byte                   // keys to delete (besides the events)
-	events   [][]byte                   // event keys (a key may hold several events)
-	nEvents  int64                      // events under those keys
-	digests  map[msgDigest]struct{}     // of those events' messageIds
-	owned    map[digestmap.Key]struct{} // identity index digests of the identifiers the subject owns
-	set      []kv                       // keys to rewrite (consent stubs, scrubbed records)
-	ids      []identity.ID              // the subject's identifiers (normalised)
-	needles  [][]byte                   // lower-cased identifier values to scrub from files
+	del      [][]byte               // keys to delete (besides the events)
+	events   [][]byte               // event keys (a key may hold several events)
+	nEvents  int64                  // events under those keys
+	digests  map[msgDigest]struct{} // of those events' messageIds
+	set      []kv                   // keys to rewrite (consent stubs, scrubbed records)
+	ids      []identity.ID          // the subject's identifiers (normalised)
+	needles  [][]byte               // lower-cased identifier values to scrub from files
 	counts   map[string]int64
 	identsBy map[string]int64 // identifiers per type, for the counters
 }
@@ -115,14 +114,10 @@ func (e *Engine) Erase(ctx context.Context, ref string, opts EraseOptions) (Eras
 	}
 	c.addSuppressed(hashes...)
 
-	// 2. The events' messageIds out of the dedupe blocks, the identifiers
-	// out of the identity index, then the events,
+	// 2. The events' messageIds out of the dedupe blocks, then the events,
 	// in chunks (a profile may hold more events than one transaction
 	// takes).
 	if err := e.forgetMessages(er.digests); err != nil {
-		return plan, fmt.Errorf("erase: %w", err)
-	}
-	if err := e.forgetIdents(er.owned); err != nil {
 		return plan, fmt.Errorf("erase: %w", err)
 	}
 	all := er.events
@@ -230,7 +225,7 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 	if err != nil {
 		return nil, err
 	}
-	er := &erasure{pid: pid, prof: p, members: append([]uint64{pid}, p.Merged...), counts: map[string]int64{}, identsBy: map[string]int64{}, digests: map[msgDigest]struct{}{}, owned: map[digestmap.Key]struct{}{}}
+	er := &erasure{pid: pid, prof: p, members: append([]uint64{pid}, p.Merged...), counts: map[string]int64{}, identsBy: map[string]int64{}, digests: map[msgDigest]struct{}{}}
 	er.counts["profiles"] = 1
 	er.del = append(er.del, store.PIDKey(store.PrefixProfile, pid), store.LastSeenKey(p.Last, pid))
 	for _, m := range er.members[1:] {
@@ -246,6 +241,7 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 		}
 	}
 	identSet := map[string]bool{}
+	owned := map[digestmap.Key]struct{}{} // index digests of the identifiers the subject owns
 	for _, pi := range p.IDs {
 		id := identity.ID{Type: pi.T, Value: pi.V}
 		er.ids = append(er.ids, id)
@@ -261,8 +257,19 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 			return nil, err
 		}
 		if found && slices.Contains(er.members, named) {
-			er.owned[k] = struct{}{}
+			owned[k] = struct{}{}
 			er.counts["identities"]++
+		}
+	}
+	rewrites, err := identRewrites(t, owned)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rewrites {
+		if r.v == nil {
+			er.del = append(er.del, r.k)
+		} else {
+			er.set = append(er.set, r)
 		}
 	}
 	// Links live in blocks under the profile's pids (links.go), most in the

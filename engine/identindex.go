@@ -241,56 +241,38 @@ func (e *Engine) ownerOf(t *store.Txn, id identity.ID) (pid uint64, found bool, 
 	return lookupIdent(t, k)
 }
 
-// forgetIdents removes every entry of the digests in gone from the
-// identity blocks, committing the rewrites a few MB at a time (each only
-// removes entries, so an interrupted run is finished by the next), and
-// from the loaded index. Erasure calls it. Caller holds writeMu.
-func (e *Engine) forgetIdents(gone map[digestmap.Key]struct{}) error {
-	if len(gone) == 0 {
-		return nil
-	}
+// identRewrites returns the new value of every identity block that holds
+// one of the digests in gone, without their entries; nil for a block
+// left empty. Erasure commits them with the rest of the profile's keys.
+func identRewrites(t *store.Txn, gone map[digestmap.Key]struct{}) ([]kv, error) {
 	parts := map[byte]bool{}
 	for k := range gone {
 		parts[identPart(k)] = true
 	}
-	var out []kv // a block's new value, nil when none of it stays
-	err := e.db.View(func(t *store.Txn) error {
-		for part := range parts {
-			err := t.Iterate(store.IdentPartitionPrefix(part), store.IterOptions{}, func(k, v []byte) error {
-				keep := []byte{identBlockVersion}
-				hit := false
-				err := eachIdentEntry(k, v, func(d digestmap.Key, pid uint64) {
-					if _, ok := gone[d]; ok {
-						hit = true
-						return
-					}
-					keep = appendIdentEntry(keep, d, pid)
-				})
-				if err != nil || !hit {
-					return err
+	var out []kv
+	for part := range parts {
+		err := t.Iterate(store.IdentPartitionPrefix(part), store.IterOptions{}, func(k, v []byte) error {
+			keep := []byte{identBlockVersion}
+			hit := false
+			err := eachIdentEntry(k, v, func(d digestmap.Key, pid uint64) {
+				if _, ok := gone[d]; ok {
+					hit = true
+					return
 				}
-				if len(keep) == 1 {
-					keep = nil
-				}
-				out = append(out, kv{slices.Clone(k), keep})
-				return nil
+				keep = appendIdentEntry(keep, d, pid)
 			})
-			if err != nil {
+			if err != nil || !hit {
 				return err
 			}
-		}
-		return nil
-	})
-	if err == nil {
-		err = e.commitRewrites(out)
-	}
-	if err != nil {
-		return fmt.Errorf("forget identifiers: %w", err)
-	}
-	if e.idents != nil {
-		for k := range gone {
-			e.idents.Delete(k)
+			if len(keep) == 1 {
+				keep = nil
+			}
+			out = append(out, kv{slices.Clone(k), keep})
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return out, nil
 }

@@ -77,29 +77,6 @@ func forEachDigest(k, v []byte, fn func(msgDigest)) error {
 	return nil
 }
 
-// commitRewrites commits the block rewrites in out (a nil value deletes
-// the block) in transactions of a few MB each.
-func (e *Engine) commitRewrites(out []kv) error {
-	for len(out) > 0 {
-		err := e.db.Update(func(t *store.Txn) error {
-			size := 0
-			for len(out) > 0 && size < 4<<20 {
-				r := out[0]
-				if err := r.apply(t); err != nil {
-					return err
-				}
-				size += len(r.v)
-				out = out[1:]
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // forgetMessages removes the digests of erased events from the stored
 // blocks, so that the events count as new (and then as suppressed) if they
 // are ingested again. Every block is read: an erasure is rare and a
@@ -132,8 +109,19 @@ func (e *Engine) forgetMessages(gone map[msgDigest]struct{}) error {
 			return nil
 		})
 	})
-	if err == nil {
-		err = e.commitRewrites(out)
+	for len(out) > 0 && err == nil {
+		err = e.db.Update(func(t *store.Txn) error {
+			size := 0
+			for len(out) > 0 && size < 4<<20 {
+				r := out[0]
+				if err := r.apply(t); err != nil {
+					return err
+				}
+				size += len(r.v)
+				out = out[1:]
+			}
+			return nil
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("forget message ids: %w", err)

@@ -93,7 +93,9 @@ func send(t testing.TB, a *App, msg tea.Msg) (quit bool) {
 func run(t testing.TB, a *App, cmd tea.Cmd) (quit bool) {
 	t.Helper()
 	queue := []tea.Cmd{cmd}
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: App.Init builds the rules snapshot, ~25 s over the 1M demo
+	// the benchmarks may read.
+	deadline := time.Now().Add(60 * time.Second)
 	for len(queue) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("commands did not settle")
