@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"sync"
 	"sync/atomic"
 
@@ -22,9 +25,11 @@ type compliance struct {
 	// Suppression: salted hashes of erased identifiers, loaded at first
 	// use and kept in memory; n lets the per-event check skip hashing when
 	// there is nothing suppressed.
-	supMu sync.RWMutex
-	sup   map[[32]byte]struct{}
-	supN  atomic.Int64
+	supMu  sync.RWMutex
+	sup    map[[32]byte]struct{}
+	supN   atomic.Int64
+	hmacMu sync.Mutex
+	mac    hash.Hash
 	// ipHashers holds *consent.IPHasher for the secret: the parse workers
 	// hash the IP of every event with a consent signal.
 	ipHashers sync.Pool
@@ -73,6 +78,7 @@ func (c *compliance) init(e *Engine) error {
 		return err
 	}
 	c.secret = secret
+	c.mac = hmac.New(sha256.New, c.secret)
 	c.ipHashers.New = func() any { return consent.NewIPHasher(c.secret) }
 	err = e.db.View(func(t *store.Txn) error {
 		return t.Iterate([]byte{store.PrefixSuppression}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
@@ -88,6 +94,20 @@ func (c *compliance) init(e *Engine) error {
 	return err
 }
 
+// identHash is the salted hash of an identifier: HMAC-SHA256(secret,
+// type 0x00 value). Suppression entries are keyed by it.
+func (c *compliance) identHash(typ, value string) [32]byte {
+	c.hmacMu.Lock()
+	defer c.hmacMu.Unlock()
+	c.mac.Reset()
+	c.mac.Write([]byte(typ))
+	c.mac.Write([]byte{0})
+	c.mac.Write([]byte(value))
+	var h [32]byte
+	c.mac.Sum(h[:0])
+	return h
+}
+
 // suppressed reports whether an identifier (type and normalised value) is
 // under an erasure suppression. It costs one atomic load while nothing is
 // suppressed, and an HMAC per call otherwise.
@@ -96,10 +116,7 @@ func (e *Engine) suppressed(typ, value string) bool {
 	if err != nil || c.supN.Load() == 0 {
 		return false
 	}
-	h, err := e.identHash(typ, value)
-	if err != nil {
-		return false // compl read the secret: not reached
-	}
+	h := c.identHash(typ, value)
 	c.supMu.RLock()
 	_, ok := c.sup[h]
 	c.supMu.RUnlock()

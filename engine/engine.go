@@ -73,12 +73,10 @@ type Engine struct {
 
 	rejectsMu sync.Mutex
 
-	// The data dir's secret (identindex.go), read or made on first use,
-	// and the identHashers keyed with it.
+	// The data dir's secret (identindex.go), read or made on first use.
 	secretOnce sync.Once
 	secretVal  []byte
 	secretErr  error
-	hashers    sync.Pool
 
 	// snapshotState is the in-memory rules snapshot (snapshot.go), built
 	// on first use and kept current after writes.

@@ -99,9 +99,7 @@ func (e *Engine) Erase(ctx context.Context, ref string, opts EraseOptions) (Eras
 	hashes := make([][32]byte, len(er.ids))
 	err = e.db.Update(func(t *store.Txn) error {
 		for i, id := range er.ids {
-			if hashes[i], err = e.identHash(id.Type, id.Value); err != nil {
-				return err
-			}
+			hashes[i] = c.identHash(id.Type, id.Value)
 			v, _ := json.Marshal(suppressionRec{Type: id.Type, Profile: plan.Profile, Time: now.UnixNano(), Request: opts.Request})
 			if err := t.Set(store.SuppressionKey(hashes[i]), v); err != nil {
 				return err
@@ -507,11 +505,7 @@ func (e *Engine) Unsuppress(ctx context.Context, ref string) (int, error) {
 			if err != nil {
 				return fmt.Errorf("unsuppress needs TYPE:VALUE or an erased profile id: %w", ErrBadRef)
 			}
-			h, err := e.identHash(id.Type, id.Value)
-			if err != nil {
-				return err
-			}
-			k := store.SuppressionKey(h)
+			k := store.SuppressionKey(c.identHash(id.Type, id.Value))
 			v, err := t.Get(k)
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("%s is not suppressed: %w", id.Type, ErrNotFound)

@@ -1,13 +1,11 @@
 package engine
 
 import (
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
 	"slices"
 
 	"github.com/loupe-cdp/loupe/engine/identity"
@@ -30,34 +28,12 @@ const identBlockVersion = 1
 // identEntrySize is the size of one block entry: digest(16) pid(8).
 const identEntrySize = 24
 
-// identHasher computes the salted hash of identifiers that suppression
-// entries are keyed by: HMAC-SHA256 with the data dir's secret, over type
-// 0x00 value. It is not safe for concurrent use; Engine.hashers pools
-// them.
-type identHasher struct {
-	mac hash.Hash
-	buf [sha256.Size]byte
-}
-
-func newIdentHasher(secret []byte) *identHasher {
-	return &identHasher{mac: hmac.New(sha256.New, secret)}
-}
-
-// sum returns the salted hash of an identifier.
-func (h *identHasher) sum(typ, value string) [sha256.Size]byte {
-	h.mac.Reset()
-	h.mac.Write([]byte(typ))
-	h.mac.Write([]byte{0})
-	h.mac.Write([]byte(value))
-	return [sha256.Size]byte(h.mac.Sum(h.buf[:0]))
-}
-
 // identDigest is id's identity index digest: the first 128 bits of
 // SHA-256 over the data dir's secret, the type, 0x00 and the value. The
 // parse workers compute one for each identifier of every event, so it is
 // a plain salted hash (two SHA-256 blocks for most identifiers, no
 // allocation: 130 ns here against 217 ns and three allocations for the
-// HMAC that suppression uses). The secret keeps anyone without the dir
+// HMAC that suppression entries are keyed by, compliance.identHash). The secret keeps anyone without the dir
 // from choosing identifiers whose digests collide, which would merge
 // their profiles.
 func identDigest(secret []byte, id identity.ID) digestmap.Key {
@@ -149,21 +125,9 @@ func (e *Engine) secret() ([]byte, error) {
 		})
 		if e.secretErr != nil {
 			e.secretErr = fmt.Errorf("data dir secret: %w", e.secretErr)
-			return
 		}
-		e.hashers.New = func() any { return newIdentHasher(e.secretVal) }
 	})
 	return e.secretVal, e.secretErr
-}
-
-// identHash is the salted hash of an identifier (identHasher.sum).
-func (e *Engine) identHash(typ, value string) ([sha256.Size]byte, error) {
-	if _, err := e.secret(); err != nil {
-		return [sha256.Size]byte{}, err
-	}
-	h := e.hashers.Get().(*identHasher)
-	defer e.hashers.Put(h)
-	return h.sum(typ, value), nil
 }
 
 // identKey is id's identity index digest (identDigest).

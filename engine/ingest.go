@@ -211,6 +211,10 @@ type decodeJob struct {
 }
 
 func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int64, opts IngestOptions, before *IngestStats) (_ IngestStats, err error) {
+	secret, err := e.secret() // for the identifier digests the parse workers compute
+	if err != nil {
+		return IngestStats{}, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cr := &countingReader{r: r}
@@ -264,10 +268,6 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 		}
 		readErr <- nil
 	}()
-	secret, err := e.secret()
-	if err != nil {
-		return IngestStats{}, err
-	}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)

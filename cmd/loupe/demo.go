@@ -167,10 +167,24 @@ func generateAndIngest(ctx context.Context, eng *engine.Engine, opts demo.Option
 	return sum, st, nil
 }
 
+// sampleUserID is a user id of one of the most recently active profiles,
+// for the examples the summary prints. It reads a few profiles, not the
+// rules snapshot that a search would build (tens of seconds at 1M).
 func sampleUserID(ctx context.Context, eng *engine.Engine) string {
-	m, err := eng.SearchIdentifiers(ctx, "user_id:", 1)
-	if err != nil || len(m) == 0 {
+	ids, _, err := eng.RecentProfiles(ctx, 50)
+	if err != nil {
 		return "u1"
 	}
-	return m[0].Value
+	for _, id := range ids {
+		p, err := eng.Profile(ctx, id)
+		if err != nil {
+			continue
+		}
+		for _, x := range p.Identities {
+			if x.Type == "user_id" {
+				return x.Value
+			}
+		}
+	}
+	return "u1"
 }
