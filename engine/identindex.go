@@ -46,8 +46,12 @@ func identDigest(secret []byte, id identity.ID) digestmap.Key {
 	return digestmap.Key{binary.BigEndian.Uint64(s[0:8]), binary.BigEndian.Uint64(s[8:16])}
 }
 
+// identPartBits is how many leading bits of a digest pick its partition:
+// store.IdentPartitions is 1 << identPartBits.
+const identPartBits = 6
+
 // identPart is the partition of the identity index that holds k.
-func identPart(k digestmap.Key) byte { return byte(k[0] >> 58) }
+func identPart(k digestmap.Key) byte { return byte(k[0] >> (64 - identPartBits)) }
 
 // appendIdentEntry appends the block entry (k, pid) to b.
 func appendIdentEntry(b []byte, k digestmap.Key, pid uint64) []byte {

@@ -151,6 +151,9 @@ func TestIngestAfterUnmergeFollowsTheSplit(t *testing.T) {
 }
 
 func TestIdentityIndexIsBlocksOfDigests(t *testing.T) {
+	if store.IdentPartitions != 1<<identPartBits {
+		t.Fatalf("store has %d identity partitions, the engine picks among %d", store.IdentPartitions, 1<<identPartBits)
+	}
 	dir := t.TempDir()
 	e := openDir(t, dir)
 	e.unitEvents = 5 // several units, several blocks a partition
