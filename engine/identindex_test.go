@@ -67,30 +67,40 @@ func toSchema5Index(t *testing.T, tx *store.Txn, ids []storedIdent) error {
 	return tx.Delete(store.MetaKey("seq/identblock"))
 }
 
-func TestSchema5IdentityIndexMigrates(t *testing.T) {
+// olderDir ingests in into a new dir and rewrites it, through the store
+// alone, as an older Loupe would have left it: the identity index as
+// schema 5 stored it, then whatever rewrite does, and schema version v.
+// It returns the dir and its profiles' identifiers.
+func olderDir(t *testing.T, in string, v uint32, rewrite func(tx *store.Txn) error) (string, []storedIdent) {
+	t.Helper()
 	dir := t.TempDir()
 	e := openDir(t, dir)
-	in := manyPeople(30)
 	ingestString(t, e, in)
 	ids := profileIdents(t, e)
 	e.Close()
-
 	db, err := store.Open(store.BadgerDir(dir), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer db.Close()
 	err = db.Update(func(tx *store.Txn) error {
 		if err := toSchema5Index(t, tx, ids); err != nil {
 			return err
 		}
-		return tx.Set(store.MetaKey("schema"), binary.BigEndian.AppendUint32(nil, 5))
+		if err := rewrite(tx); err != nil {
+			return err
+		}
+		return tx.Set(store.MetaKey("schema"), binary.BigEndian.AppendUint32(nil, v))
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.Close()
+	return dir, ids
+}
 
-	e = openDir(t, dir)
+func TestSchema5IdentityIndexMigrates(t *testing.T) {
+	dir, ids := olderDir(t, manyPeople(30), 5, func(*store.Txn) error { return nil })
+	e := openDir(t, dir)
 	if got := e.db.Schema(); got != store.SchemaVersion {
 		t.Fatalf("schema after open: %d", got)
 	}
