@@ -1,8 +1,13 @@
 package tui
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/loupe-cdp/loupe/tui/views/profiles"
 )
@@ -221,4 +226,41 @@ func itoa(n int) string {
 		n /= 10
 	}
 	return s
+}
+
+// The workbench starts the rules snapshot's build with its other start-up
+// commands, so that the first search does not wait for it; a build that
+// fails shows in the status line.
+func TestInitBuildsTheRulesSnapshot(t *testing.T) {
+	e := openEngine(t)
+	c, err := NewContext(context.Background(), NewBackend(e), Options{Now: func() time.Time { return testNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewApp(c, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warm []snapshotWarmMsg
+	queue := []tea.Cmd{a.Init()}
+	for len(queue) > 0 {
+		cmd := queue[0]
+		queue = queue[1:]
+		if cmd == nil {
+			continue
+		}
+		switch m := cmd().(type) {
+		case tea.BatchMsg:
+			queue = append(queue, m...)
+		case snapshotWarmMsg:
+			warm = append(warm, m)
+		}
+	}
+	if len(warm) != 1 || warm[0].err != nil {
+		t.Fatalf("start-up snapshot builds: %+v", warm)
+	}
+	a.Update(snapshotWarmMsg{err: errors.New("disk on fire")})
+	if st, isErr := a.Status(); !isErr || !strings.Contains(st, "disk on fire") {
+		t.Fatalf("status after a failed build: %q %v", st, isErr)
+	}
 }
