@@ -251,21 +251,21 @@ func (ix *ProfileIndex) IDs(offset, n int) []string {
 	return out
 }
 
-// lastSeenOrder reads the last-seen index, newest first, with a key-only
-// scan.
+// lastSeenOrder reads the last-seen index (lastseen.go), newest first.
 func (e *Engine) lastSeenOrder(ctx context.Context) ([]uint64, error) {
-	pids := make([]uint64, 0, 1024)
+	var pids []uint64
 	err := e.db.View(func(t *store.Txn) error {
-		return t.Iterate([]byte{store.PrefixLastSeen}, store.IterOptions{KeysOnly: true, Reverse: true}, func(k, _ []byte) error {
-			if len(k) != 17 {
-				return nil
-			}
-			pids = append(pids, store.Uint64(k, 9))
-			if len(pids)%65536 == 0 {
-				return ctx.Err()
-			}
-			return nil
-		})
+		lt, err := readLastSeen(ctx, t)
+		if err != nil {
+			return err
+		}
+		es := lt.entries()
+		slices.SortFunc(es, newestFirstEntry)
+		pids = make([]uint64, len(es))
+		for i, en := range es {
+			pids[i] = en.pid
+		}
+		return nil
 	})
 	return pids, err
 }
@@ -389,26 +389,21 @@ func (e *Engine) Reveal(ctx context.Context, profileID, reason string) error {
 }
 
 // RecentProfiles returns the n most recently active profile ids, newest
-// first, and how many profiles there are, from a bounded scan of the
-// last-seen index: what a list's first screen needs without reading the
-// whole index (a million keys take half a second).
+// first, and how many profiles there are: what a list's first screen
+// needs without sorting the whole index.
 func (e *Engine) RecentProfiles(ctx context.Context, n int) ([]string, int, error) {
-	st, err := e.Stats(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	ids := make([]string, 0, n)
-	err = e.db.View(func(t *store.Txn) error {
-		return t.Iterate([]byte{store.PrefixLastSeen}, store.IterOptions{KeysOnly: true, Reverse: true}, func(k, _ []byte) error {
-			if len(k) != 17 {
-				return nil
-			}
-			ids = append(ids, pidString(store.Uint64(k, 9)))
-			if len(ids) >= n {
-				return store.ErrStop
-			}
-			return nil
-		})
+	var ids []string
+	var total int
+	err := e.db.View(func(t *store.Txn) error {
+		lt, err := readLastSeen(ctx, t)
+		if err != nil {
+			return err
+		}
+		total = lt.n
+		for _, en := range lt.newest(n) {
+			ids = append(ids, pidString(en.pid))
+		}
+		return nil
 	})
-	return ids, int(st.Profiles), err
+	return ids, total, err
 }

@@ -225,7 +225,7 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 	}
 	er := &erasure{pid: pid, prof: p, members: append([]uint64{pid}, p.Merged...), counts: map[string]int64{}, identsBy: map[string]int64{}, digests: map[msgDigest]struct{}{}}
 	er.counts["profiles"] = 1
-	er.del = append(er.del, store.PIDKey(store.PrefixProfile, pid), store.LastSeenKey(p.Last, pid))
+	er.del = append(er.del, store.PIDKey(store.PrefixProfile, pid))
 	for _, m := range er.members[1:] {
 		er.del = append(er.del, store.PIDKey(store.PrefixMerged, m))
 	}
@@ -263,6 +263,11 @@ func (e *Engine) planErasure(ctx context.Context, t *store.Txn, ref string) (*er
 	if err != nil {
 		return nil, err
 	}
+	seen, err := lastSeenRewrites(t, er.members)
+	if err != nil {
+		return nil, err
+	}
+	rewrites = append(rewrites, seen...)
 	for _, r := range rewrites {
 		if r.v == nil {
 			er.del = append(er.del, r.k)

@@ -71,8 +71,9 @@ func toSchema5Index(t *testing.T, tx *store.Txn, ids []storedIdent) error {
 
 // olderDir ingests in into a new dir and rewrites it, through the store
 // alone, as an older Loupe would have left it: the identity index as
-// schema 5 stored it, then whatever rewrite does, and schema version v.
-// It returns the dir and its profiles' identifiers.
+// schema 5 stored it (for v below 6), the last-seen index as schema 6
+// stored it (for v below 7), then whatever rewrite does, and schema
+// version v. It returns the dir and its profiles' identifiers.
 func olderDir(t *testing.T, in string, v uint32, rewrite func(tx *store.Txn) error) (string, []storedIdent) {
 	t.Helper()
 	dir := t.TempDir()
@@ -86,8 +87,15 @@ func olderDir(t *testing.T, in string, v uint32, rewrite func(tx *store.Txn) err
 	}
 	defer db.Close()
 	err = db.Update(func(tx *store.Txn) error {
-		if err := toSchema5Index(t, tx, ids); err != nil {
-			return err
+		if v < 6 {
+			if err := toSchema5Index(t, tx, ids); err != nil {
+				return err
+			}
+		}
+		if v < 7 {
+			if err := toSchema6LastSeen(t, tx); err != nil {
+				return err
+			}
 		}
 		if err := rewrite(tx); err != nil {
 			return err

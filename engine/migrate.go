@@ -44,6 +44,11 @@ func (e *Engine) migrate() error {
 			return fmt.Errorf("open engine: %w", err)
 		}
 	}
+	if from < 7 {
+		if err := e.migrateLastSeen(); err != nil {
+			return fmt.Errorf("open engine: %w", err)
+		}
+	}
 	// Schema 2 to 3 rewrites nothing: version 2 event values are still
 	// read, and only new ones are compressed. Nor does 3 to 4: 'L' link
 	// blocks are still read, and only new links ride in event values. Nor
@@ -156,6 +161,38 @@ func (e *Engine) migrateIdentities() error {
 	})
 	if err != nil {
 		return fmt.Errorf("migrate identity index: %w", err)
+	}
+	return nil
+}
+
+// migrateLastSeen moves schema 6's last-seen index, a key per profile,
+// into blocks (lastseen.go), one per chunk.
+func (e *Engine) migrateLastSeen() error {
+	var block lastSeenBlock
+	read := func(_ *store.Txn, k, _ []byte) error {
+		if len(k) == 17 {
+			block.seen(store.Uint64(k, 9), store.Time(k, 1))
+		}
+		return nil // anything else is not an index entry: dropped with the rest
+	}
+	err := e.migrateChunks([]byte{store.PrefixLastSeen}, true, read, func(t *store.Txn, keys [][]byte) error {
+		defer func() { block = nil }()
+		for _, k := range keys {
+			if err := t.Delete(k); err != nil {
+				return err
+			}
+		}
+		if len(block) == 0 {
+			return nil
+		}
+		seq, err := nextMetaSeq(t, "lastseenblock")
+		if err != nil {
+			return err
+		}
+		return t.Set(store.LastSeenBlockKey(seq), block)
+	})
+	if err != nil {
+		return fmt.Errorf("migrate last-seen index: %w", err)
 	}
 	return nil
 }

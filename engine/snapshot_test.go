@@ -147,22 +147,28 @@ func TestSnapshotEqualsStore(t *testing.T) {
 }
 
 // checkLastSeenIndex checks that the last-seen index holds exactly one
-// entry per stored profile, at the profile's last-seen time: each unit
-// that moves a profile's last seen must delete the entry an earlier unit
-// wrote.
+// live entry per stored profile, at the profile's last-seen time: each
+// unit that moves a profile's last seen must write a newer entry, and each
+// merge must mark the merged-away profile gone.
 func checkLastSeenIndex(t *testing.T, e *Engine) {
 	t.Helper()
 	stored := storedProfiles(t, e)
 	indexed := map[uint64]int64{}
 	err := e.db.View(func(tx *store.Txn) error {
-		return tx.Iterate([]byte{store.PrefixLastSeen}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
-			pid := store.Uint64(k, 9)
-			if _, dup := indexed[pid]; dup {
-				t.Errorf("%s has two last-seen entries", pidString(pid))
+		lt, err := readLastSeen(context.Background(), tx)
+		if err != nil {
+			return err
+		}
+		for _, en := range lt.entries() {
+			if _, dup := indexed[en.pid]; dup {
+				t.Errorf("%s has two last-seen entries", pidString(en.pid))
 			}
-			indexed[pid] = store.Time(k, 1)
-			return nil
-		})
+			indexed[en.pid] = en.last
+		}
+		if lt.n != len(indexed) {
+			t.Errorf("the index counts %d live profiles, lists %d", lt.n, len(indexed))
+		}
+		return nil
 	})
 	if err != nil {
 		t.Fatal(err)

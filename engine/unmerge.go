@@ -320,11 +320,9 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				return err
 			}
 		}
-		if err := t.Delete(store.LastSeenKey(old.Last, pid)); err != nil {
-			return err
-		}
 		var after []uint64
 		var owners identBlocks
+		var seen lastSeenBlock
 		for _, r := range roots {
 			p := recs[newPID[r]]
 			b, err := encodeProfile(p)
@@ -334,9 +332,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 			if err := t.Set(store.PIDKey(store.PrefixProfile, p.PID), b); err != nil {
 				return err
 			}
-			if err := t.Set(store.LastSeenKey(p.Last, p.PID), nil); err != nil {
-				return err
-			}
+			seen.seen(p.PID, p.Last)
 			for _, id := range p.IDs {
 				k, err := e.identKey(identity.ID{Type: id.T, Value: id.V})
 				if err != nil {
@@ -359,6 +355,18 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 			if err := t.Set(store.MetaKey("seq/identblock"), putUint64(seq)); err != nil {
 				return err
 			}
+		}
+		// Every root's entry overrides the index's earlier ones; pid is
+		// one of the roots.
+		lseq, err := e.nextCounter(t, "lastseenblock")
+		if err != nil {
+			return err
+		}
+		if err := t.Set(store.LastSeenBlockKey(lseq), seen); err != nil {
+			return err
+		}
+		if err := t.Set(store.MetaKey("seq/lastseenblock"), putUint64(lseq)); err != nil {
+			return err
 		}
 		res.Moved, res.CutLinks = moved, cut
 		seq, err := e.nextCounter(t, "unmerge")

@@ -75,6 +75,7 @@ type unit struct {
 	linkSeq    uint64                 // the sequence number of the unit's 'L' blocks: links of a pid with no events in the unit
 	msgs       []byte                 // digests of the messageIds the unit ingests, 16 bytes each
 	idents     identBlocks            // identity index entries of the identifiers the unit attaches
+	lastSeen   lastSeenBlock          // last-seen index entries of the profiles the unit moves or merges away (lastseen.go)
 	chain      []byte                 // block of global consent chain entries (consent_ledger.go)
 	chainFirst uint64                 // sequence number of the block's first entry
 	// consentHead is the head of the global consent chain as the unit's
@@ -120,7 +121,7 @@ func (u *unit) full() bool {
 // empty reports whether committing the unit would change nothing.
 func (u *unit) empty() bool {
 	d := u.delta
-	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.batches) == 0 && u.idents.empty() && len(u.links) == 0 && len(u.consent) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
+	return len(u.sets) == 0 && len(u.dels) == 0 && len(u.batches) == 0 && u.idents.empty() && len(u.lastSeen) == 0 && len(u.links) == 0 && len(u.consent) == 0 && len(u.msgs) == 0 && u.checkpoint == nil && len(d.Idents) == 0 &&
 		d.Profiles == 0 && d.Events == 0 && d.Merges == 0 && d.Refused == 0 && d.Blocked == 0 &&
 		d.Rejected == 0 && d.Suppressed == 0
 }
@@ -502,8 +503,8 @@ func (w *writer) merge(target *profileRec, otherPID uint64) error {
 		w.unit.set(store.PIDKey(store.PrefixMerged, m), putUint64(target.PID))
 	}
 	w.unit.del(store.PIDKey(store.PrefixProfile, other.PID))
-	if last, ok := w.persisted[other.PID]; ok {
-		w.unit.del(store.LastSeenKey(last, other.PID))
+	if _, ok := w.persisted[other.PID]; ok {
+		w.unit.lastSeen.gone(other.PID)
 	}
 	delete(w.unit.dirty, other.PID)
 	e.profiles[other.PID] = deletedProfile
@@ -627,14 +628,17 @@ func (w *writer) flush(final bool) error {
 			return err
 		}
 		u.set(store.PIDKey(store.PrefixProfile, pid), b)
-		old, had := w.persisted[pid]
-		if !had || old != p.Last {
-			if had {
-				u.del(store.LastSeenKey(old, pid))
-			}
-			u.set(store.LastSeenKey(p.Last, pid), nil)
+		if old, had := w.persisted[pid]; !had || old != p.Last {
+			u.lastSeen.seen(pid, p.Last)
 			w.persisted[pid] = p.Last
 		}
+	}
+	if len(u.lastSeen) > 0 {
+		seq, err := e.nextCounter(w.snap, "lastseenblock")
+		if err != nil {
+			return err
+		}
+		u.set(store.LastSeenBlockKey(seq), u.lastSeen)
 	}
 	if !u.idents.empty() {
 		seq, err := e.nextCounter(w.snap, "identblock")

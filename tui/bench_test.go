@@ -90,7 +90,7 @@ func benchData(b *testing.B) string {
 
 // BenchmarkFirstFrame: from a fresh app to the first frame showing rows
 // over the 1M-profile demo (goal ≤ 500 ms). The list's first screen comes
-// from a bounded scan of the newest profiles; the full index is still
+// from the newest entries of the last-seen index; the full list is still
 // loading in the background when the frame is drawn, as it would be in the
 // running program, so it is left out of the measurement.
 func BenchmarkFirstFrame(b *testing.B) {

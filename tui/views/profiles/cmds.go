@@ -31,8 +31,9 @@ func (l idList) IDs(off, n int) []string {
 	return l.ids[off:min(len(l.ids), off+n)]
 }
 
-// headIndex is the first screen of the default list: the newest profiles
-// from a bounded scan, standing in for the full index until it arrives.
+// headIndex is the first screen of the default list: the newest profiles,
+// picked without sorting them all, standing in for the full index until
+// it arrives.
 // Rows past the head read as not loaded yet.
 type headIndex struct {
 	ids   []string
