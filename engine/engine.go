@@ -48,6 +48,10 @@ type Engine struct {
 	// unitEvents is how many events an ingest transaction holds: the
 	// unitEvents constant, smaller in tests that need several units.
 	unitEvents int
+	// lastSeenCompactAt is how many blocks the last-seen index may have
+	// before an ingest compacts it: the lastSeenCompactAt constant,
+	// smaller in tests.
+	lastSeenCompactAt int
 
 	// writeMu serialises everything that writes profiles, identities and
 	// events. The caches below belong to the writer and are guarded by it.
@@ -59,6 +63,9 @@ type Engine struct {
 	// millions fit.
 	idents   *digestmap.Map[uint64]
 	profiles map[uint64]*profileRec
+	// lastSeenBlocks is how many blocks the last-seen index has
+	// (lastseen.go), counted by the first compaction check; -1 until then.
+	lastSeenBlocks int
 	// msgs holds the digest of every stored messageId (messages.go),
 	// loaded by the first writer; nil until then.
 	msgs    *messageSet
@@ -119,6 +126,9 @@ func Open(dir string, opts Options) (*Engine, error) {
 		log:        opts.Logger,
 		profiles:   make(map[uint64]*profileRec),
 		unitEvents: unitEvents,
+
+		lastSeenCompactAt: lastSeenCompactAt,
+		lastSeenBlocks:    -1,
 
 		snapshotState: &snapState{pending: map[uint64]struct{}{}},
 		compliance:    &compliance{},

@@ -19,7 +19,8 @@ import (
 // override earlier ones. A key per profile, its old key deleted whenever
 // the profile's last seen moved, was 28% of the entries a bulk ingest
 // committed, and Badger's cost is per entry. Readers load every block
-// (about 16 bytes a profile) and sort.
+// (about 16 bytes a profile) and sort. An ingest that leaves more than
+// lastSeenCompactAt blocks rewrites the index as a few (compactLastSeen).
 
 // lastSeenBlockVersion is the first byte of a last-seen block.
 const lastSeenBlockVersion = 1
@@ -161,6 +162,102 @@ func (lt *lastSeenTable) newest(n int) []lastSeenEntry {
 		top[i] = en
 	})
 	return top
+}
+
+// lastSeenCompactAt is how many blocks the index may have before an
+// ingest ends by compacting it. A bulk ingest writes a block per 10,000
+// events (769 for the 1M demo); sync sources and the collector write one
+// per batch, which would otherwise grow without bound and slow every read
+// of the list.
+const lastSeenCompactAt = 1024
+
+// lastSeenCompactedEntries is how many entries a compacted block holds:
+// 1 MB, well inside a transaction.
+const lastSeenCompactedEntries = 1 << 16
+
+// compactLastSeen rewrites the last-seen index as few blocks, without the
+// entries that later ones override or that mark profiles gone, once it
+// has more than e.lastSeenCompactAt blocks. The caller holds writeMu with
+// no commit in flight. The new blocks are written first, under higher
+// sequence numbers, and the old ones deleted after: cut short anywhere,
+// the index reads the same. A failure is logged, not returned: the ingest
+// it ends has committed, and the next one tries again.
+func (e *Engine) compactLastSeen(ctx context.Context) {
+	if err := e.compactLastSeenErr(ctx); err != nil {
+		e.resetCaches()
+		e.log.Warn("compact the last-seen index", "err", err)
+	}
+}
+
+func (e *Engine) compactLastSeenErr(ctx context.Context) error {
+	prefix := []byte{store.PrefixLastSeenBlock}
+	if e.lastSeenBlocks < 0 {
+		n, err := e.db.Count(ctx, prefix)
+		if err != nil {
+			return err
+		}
+		e.lastSeenBlocks = int(n)
+	}
+	if e.lastSeenBlocks <= e.lastSeenCompactAt {
+		return nil
+	}
+	var lt *lastSeenTable
+	var old [][]byte
+	err := e.db.View(func(t *store.Txn) error {
+		var err error
+		if lt, err = readLastSeen(ctx, t); err != nil {
+			return err
+		}
+		return t.Iterate(prefix, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
+			old = append(old, slices.Clone(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	var blocks []lastSeenBlock
+	var b lastSeenBlock
+	lt.each(func(en lastSeenEntry) {
+		if b.seen(en.pid, en.last); len(b) == 1+lastSeenCompactedEntries*lastSeenEntrySize {
+			blocks, b = append(blocks, b), nil
+		}
+	})
+	if len(b) > 0 {
+		blocks = append(blocks, b)
+	}
+	for _, b := range blocks {
+		err := e.db.Update(func(t *store.Txn) error {
+			// Through the writer's counter cache, which would otherwise
+			// hand the next unit a sequence number used here.
+			seq, err := e.nextCounter(t, "lastseenblock")
+			if err != nil {
+				return err
+			}
+			if err := t.Set(store.LastSeenBlockKey(seq), b); err != nil {
+				return err
+			}
+			return t.Set(store.MetaKey("seq/lastseenblock"), putUint64(seq))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for chunk := range slices.Chunk(old, migrateChunk) {
+		err := e.db.Update(func(t *store.Txn) error {
+			for _, k := range chunk {
+				if err := t.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	e.lastSeenBlocks = len(blocks)
+	return nil
 }
 
 // lastSeenRewrites returns the new value of every last-seen block that

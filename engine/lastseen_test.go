@@ -197,6 +197,49 @@ func TestErasureDropsLastSeenEntries(t *testing.T) {
 	checkProfileList(t, e)
 }
 
+func countLastSeenBlocks(t *testing.T, e *Engine) int64 {
+	t.Helper()
+	n, err := e.db.Count(context.Background(), []byte{store.PrefixLastSeenBlock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestLastSeenIndexCompacts(t *testing.T) {
+	e := openTest(t)
+	e.unitEvents = 3 // a block every three events: 40 for 30 people
+	e.lastSeenCompactAt = 8
+	ingestString(t, e, manyPeople(30))
+	if n := countLastSeenBlocks(t, e); n != 1 {
+		t.Fatalf("%d blocks after an ingest that wrote 40", n)
+	}
+	checkLastSeenIndex(t, e)
+	checkProfileList(t, e)
+	// A unit after the compaction gets a sequence number of its own: one
+	// that overwrote the compacted block would drop every other profile.
+	e.unitEvents = 10_000
+	ingestString(t, e, msg("later", "track", ct0.Add(time.Hour), map[string]any{"userId": "u007", "event": "Back"}))
+	if n := countLastSeenBlocks(t, e); n != 2 {
+		t.Fatalf("%d blocks, want the compacted one and the new one", n)
+	}
+	checkLastSeenIndex(t, e)
+	checkProfileList(t, e)
+	// Sync sources and the collector write a block per batch.
+	for i := range 9 {
+		line := msg(fmt.Sprintf("batch-%d", i), "track", ct0.Add(2*time.Hour+time.Duration(i)*time.Minute), map[string]any{"userId": fmt.Sprintf("u%03d", i), "event": "Back"})
+		if _, err := e.IngestBatch(context.Background(), []Message{{Data: []byte(line), Source: "test", Line: 1}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The seventh made nine blocks: compacted to one, then two more.
+	if n := countLastSeenBlocks(t, e); n != 3 {
+		t.Fatalf("%d blocks after nine batches, want 3", n)
+	}
+	checkLastSeenIndex(t, e)
+	checkProfileList(t, e)
+}
+
 func mustPID(t *testing.T, id string) uint64 {
 	t.Helper()
 	pid, ok := parsePID(id)

@@ -639,6 +639,9 @@ func (w *writer) flush(final bool) error {
 			return err
 		}
 		u.set(store.LastSeenBlockKey(seq), u.lastSeen)
+		if e.lastSeenBlocks >= 0 {
+			e.lastSeenBlocks++
+		}
 	}
 	if !u.idents.empty() {
 		seq, err := e.nextCounter(w.snap, "identblock")
