@@ -48,10 +48,11 @@ type Engine struct {
 	// unitEvents is how many events an ingest transaction holds: the
 	// unitEvents constant, smaller in tests that need several units.
 	unitEvents int
-	// lastSeenCompactAt is how many blocks the last-seen index may have
-	// before an ingest compacts it: the lastSeenCompactAt constant,
+	// lastSeenCompactAt and identCompactAt are how many blocks the
+	// last-seen index and each identity partition may have before an
+	// ingest compacts them (blocks.go): the constants of those names,
 	// smaller in tests.
-	lastSeenCompactAt int
+	lastSeenCompactAt, identCompactAt int
 
 	// writeMu serialises everything that writes profiles, identities and
 	// events. The caches below belong to the writer and are guarded by it.
@@ -63,9 +64,11 @@ type Engine struct {
 	// millions fit.
 	idents   *digestmap.Map[uint64]
 	profiles map[uint64]*profileRec
-	// lastSeenBlocks is how many blocks the last-seen index has
-	// (lastseen.go), counted by the first compaction check; -1 until then.
-	lastSeenBlocks int
+	// lastSeenBlocks is how many blocks the last-seen index has, and
+	// identBlockCounts how many each identity partition has, counted when
+	// first needed: -1 and nil until then.
+	lastSeenBlocks   int
+	identBlockCounts []int
 	// msgs holds the digest of every stored messageId (messages.go),
 	// loaded by the first writer; nil until then.
 	msgs    *messageSet
@@ -128,6 +131,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		unitEvents: unitEvents,
 
 		lastSeenCompactAt: lastSeenCompactAt,
+		identCompactAt:    identCompactAt,
 		lastSeenBlocks:    -1,
 
 		snapshotState: &snapState{pending: map[uint64]struct{}{}},

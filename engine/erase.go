@@ -549,11 +549,15 @@ func (e *Engine) Unsuppress(ctx context.Context, ref string) (int, error) {
 // GCResult reports what GC did.
 type GCResult = store.RewriteStats
 
-// GC makes deletions physical: it rewrites the closed data dir's store
-// into a fresh one holding only live data and swaps it in (see
-// store.Rewrite for why Badger's own compaction is not enough), then
-// records the run in the audit log. The engine on dir must be closed.
+// GC makes deletions physical: it compacts the block indexes
+// (CompactIndexes), rewrites the closed data dir's store into a fresh one
+// holding only live data and swaps it in (see store.Rewrite for why
+// Badger's own compaction is not enough), then records the run in the
+// audit log. The engine on dir must be closed.
 func GC(ctx context.Context, dir string, opts Options) (GCResult, error) {
+	if err := compactDir(ctx, dir, opts); err != nil {
+		return GCResult{}, fmt.Errorf("gc: %w", err)
+	}
 	st, err := store.Rewrite(ctx, store.BadgerDir(dir), store.Options{EncryptionKey: opts.EncryptionKey, Logger: opts.Logger, Verbose: opts.Verbose})
 	if err != nil {
 		return st, fmt.Errorf("gc: %w", err)
@@ -564,4 +568,14 @@ func GC(ctx context.Context, dir string, opts Options) (GCResult, error) {
 	}
 	defer e.Close()
 	return st, e.Audit(ctx, AuditGC, "", fmt.Sprintf("store rewritten: %d live keys, %d -> %d bytes", st.Keys, st.BytesBefore, st.BytesAfter))
+}
+
+// compactDir compacts the block indexes of the dir (CompactIndexes), so
+// that the rewrite after it keeps only the compacted blocks.
+func compactDir(ctx context.Context, dir string, opts Options) error {
+	e, err := Open(dir, opts)
+	if err != nil {
+		return err
+	}
+	return errors.Join(e.CompactIndexes(ctx), e.Close())
 }

@@ -212,6 +212,145 @@ func TestIdentityIndexIsBlocksOfDigests(t *testing.T) {
 	}
 }
 
+// identBlockStats counts the identity index's blocks and entries.
+func identBlockStats(t *testing.T, e *Engine) (blocks, entries int) {
+	t.Helper()
+	err := e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate([]byte{store.PrefixIdentBlock}, store.IterOptions{}, func(k, v []byte) error {
+			blocks++
+			return eachIdentEntry(k, v, func(digestmap.Key, uint64) { entries++ })
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return blocks, entries
+}
+
+func checkIdentsResolve(t *testing.T, e *Engine, ids []storedIdent) {
+	t.Helper()
+	for _, s := range ids {
+		if p := mustProfile(t, e, s.id.String()); p.ID != pidString(s.pid) {
+			t.Errorf("%s resolves to %s, want %s", s.id, p.ID, pidString(s.pid))
+		}
+	}
+}
+
+// partitionBlocks counts each identity partition's blocks.
+func partitionBlocks(t *testing.T, e *Engine) []int {
+	t.Helper()
+	counts := make([]int, store.IdentPartitions)
+	err := e.db.View(func(tx *store.Txn) error {
+		return tx.Iterate([]byte{store.PrefixIdentBlock}, store.IterOptions{KeysOnly: true}, func(k, _ []byte) error {
+			counts[k[1]]++
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return counts
+}
+
+func TestIdentityIndexCompacts(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	e.unitEvents = 2 // a block in most partitions a unit touches
+	ingestString(t, e, manyPeople(30))
+	ids := profileIdents(t, e)
+	before := partitionBlocks(t, e)
+	over := 0
+	for _, n := range before {
+		if n > 1 {
+			over++
+		}
+	}
+	if over <= identCompactPerIngest {
+		t.Fatalf("setup: %d partitions of several blocks: %v", over, before)
+	}
+	// An ingest that attaches no identifier compacts the fullest
+	// partitions, no more than identCompactPerIngest of them.
+	e.identCompactAt = 1
+	ingestString(t, e, msg("again", "track", ct0.Add(time.Hour), map[string]any{"userId": "u001", "event": "Back"}))
+	after := partitionBlocks(t, e)
+	compacted := 0
+	for part, n := range after {
+		switch {
+		case n == before[part]:
+		case n == 1:
+			compacted++
+			for other, m := range before {
+				if after[other] > 1 && m > before[part] {
+					t.Errorf("partition %d (%d blocks) compacted before %d (%d)", part, before[part], other, m)
+				}
+			}
+		default:
+			t.Errorf("partition %d: %d blocks, had %d", part, n, before[part])
+		}
+	}
+	if compacted != identCompactPerIngest {
+		t.Errorf("%d partitions compacted, want %d: %v -> %v", compacted, identCompactPerIngest, before, after)
+	}
+	if _, entries := identBlockStats(t, e); entries != len(ids) {
+		t.Errorf("%d entries for %d identifiers", entries, len(ids))
+	}
+	checkIdentsResolve(t, e, ids)
+	// A unit after a compaction gets sequence numbers of its own: one that
+	// overwrote a compacted block would lose its identifiers.
+	if err := e.CompactIndexes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for part, n := range partitionBlocks(t, e) {
+		if n > 1 {
+			t.Errorf("partition %d: %d blocks after CompactIndexes", part, n)
+		}
+	}
+	for i := range 8 {
+		uid := fmt.Sprintf("new-%d", i)
+		ingestString(t, e, msg(uid, "identify", ct0.Add(time.Hour), map[string]any{"userId": uid, "anonymousId": "a-" + uid, "traits": map[string]any{"email": uid + "@example.com"}}))
+	}
+	ids = profileIdents(t, e)
+	checkIdentsResolve(t, e, ids)
+	// Reopened, the writer loads the compacted blocks: the same people
+	// come back to the same profiles, and an unmerge still overrides.
+	e.Close()
+	e = openDir(t, dir)
+	if st := ingestString(t, e, peopleComeBack(30)); st.ProfilesCreated != 0 {
+		t.Fatalf("people seen before made new profiles: %+v", st)
+	}
+	if _, err := e.Unmerge(context.Background(), "anonymous_id:a-u003"); err != nil {
+		t.Fatal(err)
+	}
+	if a, u := mustProfile(t, e, "anonymous_id:a-u003"), mustProfile(t, e, "user_id:u003"); a.ID == u.ID {
+		t.Errorf("after unmerge a-u003 still resolves to %s with u003", a.ID)
+	}
+}
+
+func TestGCCompactsTheIndexes(t *testing.T) {
+	dir := t.TempDir()
+	e := openDir(t, dir)
+	e.unitEvents = 2
+	ingestString(t, e, manyPeople(30))
+	ids := profileIdents(t, e)
+	if blocks, _ := identBlockStats(t, e); blocks <= store.IdentPartitions {
+		t.Fatalf("setup: only %d identity blocks", blocks)
+	}
+	e.Close()
+	if _, err := GC(context.Background(), dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	e = openDir(t, dir)
+	if blocks, entries := identBlockStats(t, e); blocks > store.IdentPartitions || entries != len(ids) {
+		t.Errorf("after gc: %d entries in %d identity blocks for %d identifiers", entries, blocks, len(ids))
+	}
+	if n := countLastSeenBlocks(t, e); n != 1 {
+		t.Errorf("after gc: %d last-seen blocks", n)
+	}
+	checkIdentsResolve(t, e, ids)
+	checkLastSeenIndex(t, e)
+	checkProfileList(t, e)
+}
+
 // BenchmarkIdentDigest: the identity index digest the parse workers
 // compute for every identifier of every event, against the HMAC that
 // suppression entries use (compliance.identHash).

@@ -362,7 +362,7 @@ func (e *Engine) ingest(ctx context.Context, r io.Reader, name string, size int6
 	if err := w.wait(); err != nil {
 		return w.stats, err
 	}
-	e.compactLastSeen(ctx)
+	e.compactAfterIngest(ctx)
 	progress()
 	return w.stats, nil
 }
@@ -407,7 +407,7 @@ func (e *Engine) IngestBatch(ctx context.Context, msgs []Message, cp *Checkpoint
 	if err := w.wait(); err != nil {
 		return w.stats, err
 	}
-	e.compactLastSeen(ctx)
+	e.compactAfterIngest(ctx)
 	if err := e.db.Sync(); err != nil {
 		return w.stats, fmt.Errorf("sync to disk: %w", err)
 	}

@@ -177,19 +177,8 @@ const lastSeenCompactedEntries = 1 << 16
 
 // compactLastSeen rewrites the last-seen index as few blocks, without the
 // entries that later ones override or that mark profiles gone, once it
-// has more than e.lastSeenCompactAt blocks. The caller holds writeMu with
-// no commit in flight. The new blocks are written first, under higher
-// sequence numbers, and the old ones deleted after: cut short anywhere,
-// the index reads the same. A failure is logged, not returned: the ingest
-// it ends has committed, and the next one tries again.
-func (e *Engine) compactLastSeen(ctx context.Context) {
-	if err := e.compactLastSeenErr(ctx); err != nil {
-		e.resetCaches()
-		e.log.Warn("compact the last-seen index", "err", err)
-	}
-}
-
-func (e *Engine) compactLastSeenErr(ctx context.Context) error {
+// has more than e.lastSeenCompactAt blocks (compactIndexes).
+func (e *Engine) compactLastSeen(ctx context.Context) error {
 	prefix := []byte{store.PrefixLastSeenBlock}
 	if e.lastSeenBlocks < 0 {
 		n, err := e.db.Count(ctx, prefix)
@@ -216,7 +205,7 @@ func (e *Engine) compactLastSeenErr(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var blocks []lastSeenBlock
+	var blocks [][]byte
 	var b lastSeenBlock
 	lt.each(func(en lastSeenEntry) {
 		if b.seen(en.pid, en.last); len(b) == 1+lastSeenCompactedEntries*lastSeenEntrySize {
@@ -226,35 +215,8 @@ func (e *Engine) compactLastSeenErr(ctx context.Context) error {
 	if len(b) > 0 {
 		blocks = append(blocks, b)
 	}
-	for _, b := range blocks {
-		err := e.db.Update(func(t *store.Txn) error {
-			// Through the writer's counter cache, which would otherwise
-			// hand the next unit a sequence number used here.
-			seq, err := e.nextCounter(t, "lastseenblock")
-			if err != nil {
-				return err
-			}
-			if err := t.Set(store.LastSeenBlockKey(seq), b); err != nil {
-				return err
-			}
-			return t.Set(store.MetaKey("seq/lastseenblock"), putUint64(seq))
-		})
-		if err != nil {
-			return err
-		}
-	}
-	for chunk := range slices.Chunk(old, migrateChunk) {
-		err := e.db.Update(func(t *store.Txn) error {
-			for _, k := range chunk {
-				if err := t.Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
+	if err := e.replaceBlocks("lastseenblock", store.LastSeenBlockKey, blocks, old); err != nil {
+		return err
 	}
 	e.lastSeenBlocks = len(blocks)
 	return nil

@@ -412,7 +412,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 // resetCaches drops the writer caches after a write that bypassed them.
 func (e *Engine) resetCaches() {
 	e.idents = nil
-	e.lastSeenBlocks = -1
+	e.lastSeenBlocks, e.identBlockCounts = -1, nil
 	e.profiles = make(map[uint64]*profileRec)
 	e.seqs = nil
 }

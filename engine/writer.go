@@ -648,7 +648,13 @@ func (w *writer) flush(final bool) error {
 		if err != nil {
 			return err
 		}
-		u.idents.each(seq, func(k, v []byte) error { u.set(k, v); return nil })
+		u.idents.each(seq, func(k, v []byte) error {
+			u.set(k, v)
+			if e.identBlockCounts != nil {
+				e.identBlockCounts[k[1]]++
+			}
+			return nil
+		})
 	}
 	if len(u.msgs) > 0 {
 		seq, err := e.nextCounter(w.snap, "msgblock")
