@@ -59,16 +59,11 @@ func (e *Engine) CompactIndexes(ctx context.Context) error {
 func (e *Engine) replaceBlocks(counter string, key func(seq uint64) []byte, values [][]byte, old [][]byte) error {
 	for _, v := range values {
 		err := e.db.Update(func(t *store.Txn) error {
-			// Through the writer's counter cache, which would otherwise
-			// hand the next unit a sequence number used here.
-			seq, err := e.nextCounter(t, counter)
+			seq, err := e.nextStoredCounter(t, counter)
 			if err != nil {
 				return err
 			}
-			if err := t.Set(key(seq), v); err != nil {
-				return err
-			}
-			return t.Set(store.MetaKey("seq/"+counter), putUint64(seq))
+			return t.Set(key(seq), v)
 		})
 		if err != nil {
 			return err

@@ -307,7 +307,7 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 			}
 		}
 		if len(linksTo) > 0 {
-			seq, err := e.nextCounter(t, "linkblock")
+			seq, err := e.nextStoredCounter(t, "linkblock")
 			if err != nil {
 				return err
 			}
@@ -315,9 +315,6 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 				if err := t.Set(store.LinkBlockKey(to, seq), lb.value()); err != nil {
 					return err
 				}
-			}
-			if err := t.Set(store.MetaKey("seq/linkblock"), putUint64(seq)); err != nil {
-				return err
 			}
 		}
 		var after []uint64
@@ -345,31 +342,25 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 		}
 		if !owners.empty() {
 			// The new owners override the index's earlier entries.
-			seq, err := e.nextCounter(t, "identblock")
+			seq, err := e.nextStoredCounter(t, "identblock")
 			if err != nil {
 				return err
 			}
 			if err := owners.each(seq, t.Set); err != nil {
 				return err
 			}
-			if err := t.Set(store.MetaKey("seq/identblock"), putUint64(seq)); err != nil {
-				return err
-			}
 		}
 		// Every root's entry overrides the index's earlier ones; pid is
 		// one of the roots.
-		lseq, err := e.nextCounter(t, "lastseenblock")
+		lseq, err := e.nextStoredCounter(t, "lastseenblock")
 		if err != nil {
 			return err
 		}
 		if err := t.Set(store.LastSeenBlockKey(lseq), seen); err != nil {
 			return err
 		}
-		if err := t.Set(store.MetaKey("seq/lastseenblock"), putUint64(lseq)); err != nil {
-			return err
-		}
 		res.Moved, res.CutLinks = moved, cut
-		seq, err := e.nextCounter(t, "unmerge")
+		seq, err := e.nextStoredCounter(t, "unmerge")
 		if err != nil {
 			return err
 		}
@@ -384,9 +375,6 @@ func (e *Engine) Unmerge(ctx context.Context, ref string) (UnmergeResult, error)
 			}
 		}
 		if err := t.Set(store.MetaKey("seq/pid"), putUint64(e.nextPID)); err != nil {
-			return err
-		}
-		if err := t.Set(store.MetaKey("seq/unmerge"), putUint64(seq)); err != nil {
 			return err
 		}
 		e.statsMu.Lock()

@@ -590,6 +590,18 @@ func (e *Engine) nextCounter(t *store.Txn, name string) (uint64, error) {
 	return v, nil
 }
 
+// nextStoredCounter is nextCounter for a write outside an ingest unit
+// (which stores its counters when it flushes): it stores the counter in t
+// too. Taking the number through the writer's cache, not the stored
+// counter alone, keeps the next unit from being handed it again.
+func (e *Engine) nextStoredCounter(t *store.Txn, name string) (uint64, error) {
+	seq, err := e.nextCounter(t, name)
+	if err != nil {
+		return 0, err
+	}
+	return seq, t.Set(store.MetaKey("seq/"+name), putUint64(seq))
+}
+
 // flush commits the current unit. Unless final, the commit runs in the
 // background, after the units flushed before it, while the caller builds
 // the next unit.
