@@ -14,25 +14,26 @@ import (
 // so without compaction the blocks would pile up without bound, and every
 // lookup and list read them all.
 
-// compactIndexes compacts the block indexes that have outgrown their
-// limits, up to limit identity partitions. The caller holds writeMu with
-// no commit in flight.
-func (e *Engine) compactIndexes(ctx context.Context, limit int) error {
-	if err := e.compactLastSeen(ctx); err != nil {
+// compactIndexes compacts the last-seen index if it has more than
+// lastSeenAt blocks, and up to limit identity partitions that have more
+// than identAt. The caller holds writeMu with no commit in flight.
+func (e *Engine) compactIndexes(ctx context.Context, lastSeenAt, identAt, limit int) error {
+	if err := e.compactLastSeen(ctx, lastSeenAt); err != nil {
 		e.resetCaches()
 		return fmt.Errorf("compact the last-seen index: %w", err)
 	}
-	if err := e.compactIdentIndex(ctx, limit); err != nil {
+	if err := e.compactIdentIndex(ctx, identAt, limit); err != nil {
 		e.resetCaches()
 		return fmt.Errorf("compact the identity index: %w", err)
 	}
 	return nil
 }
 
-// compactAfterIngest is compactIndexes at the end of an ingest, which has
-// committed: a failure is logged, and the next ingest tries again.
+// compactAfterIngest compacts the indexes that have outgrown their limits
+// at the end of an ingest, which has committed: a failure is logged, and
+// the next ingest tries again.
 func (e *Engine) compactAfterIngest(ctx context.Context) {
-	if err := e.compactIndexes(ctx, identCompactPerIngest); err != nil {
+	if err := e.compactIndexes(ctx, e.lastSeenCompactAt, e.identCompactAt, identCompactPerIngest); err != nil {
 		e.log.Warn("after ingest", "err", err)
 	}
 }
@@ -44,11 +45,7 @@ func (e *Engine) compactAfterIngest(ctx context.Context) {
 func (e *Engine) CompactIndexes(ctx context.Context) error {
 	e.writeMu.Lock()
 	defer e.writeMu.Unlock()
-	ls, id := e.lastSeenCompactAt, e.identCompactAt
-	defer func() { e.lastSeenCompactAt, e.identCompactAt = ls, id }()
-	// More than one block, in the last-seen index or a partition.
-	e.lastSeenCompactAt, e.identCompactAt = 1, 1
-	return e.compactIndexes(ctx, store.IdentPartitions)
+	return e.compactIndexes(ctx, 1, 1, store.IdentPartitions)
 }
 
 // replaceBlocks stores values as new blocks, each under key(seq) for a

@@ -287,16 +287,16 @@ func (e *Engine) countIdentBlocks(ctx context.Context) error {
 }
 
 // compactIdentIndex rewrites up to limit partitions of the identity index
-// that have more than e.identCompactAt blocks, the fullest first, each as
+// that have more than at blocks, the fullest first, each as
 // one block (a few past 65,536 identifiers) of the entries no later block
 // overrides (compactIndexes).
-func (e *Engine) compactIdentIndex(ctx context.Context, limit int) error {
+func (e *Engine) compactIdentIndex(ctx context.Context, at, limit int) error {
 	if err := e.countIdentBlocks(ctx); err != nil {
 		return err
 	}
 	var parts []int
 	for part, n := range e.identBlockCounts {
-		if n > e.identCompactAt {
+		if n > at {
 			parts = append(parts, part)
 		}
 	}

@@ -177,8 +177,8 @@ const lastSeenCompactedEntries = 1 << 16
 
 // compactLastSeen rewrites the last-seen index as few blocks, without the
 // entries that later ones override or that mark profiles gone, once it
-// has more than e.lastSeenCompactAt blocks (compactIndexes).
-func (e *Engine) compactLastSeen(ctx context.Context) error {
+// has more than at blocks (compactIndexes).
+func (e *Engine) compactLastSeen(ctx context.Context, at int) error {
 	prefix := []byte{store.PrefixLastSeenBlock}
 	if e.lastSeenBlocks < 0 {
 		n, err := e.db.Count(ctx, prefix)
@@ -187,7 +187,7 @@ func (e *Engine) compactLastSeen(ctx context.Context) error {
 		}
 		e.lastSeenBlocks = int(n)
 	}
-	if e.lastSeenBlocks <= e.lastSeenCompactAt {
+	if e.lastSeenBlocks <= at {
 		return nil
 	}
 	var lt *lastSeenTable
