@@ -195,14 +195,21 @@ func (e *Engine) identIndex() (*digestmap.Map[uint64], error) {
 
 // lookupIdent returns the pid the identity index names for the digest k
 // (possibly merged away; see livePID), reading the blocks of k's
-// partition in t.
+// partition in t newest first: later blocks override earlier ones, so the
+// first block that names k decides, and a lookup stops there instead of
+// reading the whole partition (about 770 blocks after the 1M demo's bulk
+// ingest, 2.6 s with the page cache dropped).
 func lookupIdent(t *store.Txn, k digestmap.Key) (pid uint64, found bool, err error) {
-	err = t.Iterate(store.IdentPartitionPrefix(identPart(k)), store.IterOptions{}, func(bk, v []byte) error {
-		return eachIdentEntry(bk, v, func(d digestmap.Key, p uint64) {
+	err = t.Iterate(store.IdentPartitionPrefix(identPart(k)), store.IterOptions{Reverse: true}, func(bk, v []byte) error {
+		err := eachIdentEntry(bk, v, func(d digestmap.Key, p uint64) {
 			if d == k {
-				pid, found = p, true // a later block overrides
+				pid, found = p, true // a later entry of the block overrides
 			}
 		})
+		if err == nil && found {
+			return store.ErrStop
+		}
+		return err
 	})
 	return pid, found, err
 }
