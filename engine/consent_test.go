@@ -353,12 +353,14 @@ func TestConsentChainsNameFlippedRecord(t *testing.T) {
 	verifyOK(t, e)
 	e.Close()
 	// c3 is p1's second record: one ingest stored p1's c1, c3 and c4 as
-	// one block under c1.
-	inC3 := func(v []byte, s string) int {
-		c3 := strings.Index(string(v), `{"seq":3,`)
-		return c3 + strings.Index(string(v[c3:]), s)
-	}
-	flip(t, dir, store.ConsentKey(1, 1), func(v []byte) int { return inC3(v, `"granted"`) + 2 })
+	// one block under c1, and c3 is its first marketing_email record.
+	// Flip the second byte of its status, "granted".
+	var at int
+	flip(t, dir, store.ConsentKey(1, 1), func(v []byte) int {
+		c3 := strings.Index(string(v), "marketing_email")
+		at = c3 + strings.Index(string(v[c3:]), "granted") + 1
+		return at
+	})
 	e = openDir(t, dir)
 	res, err := e.VerifyConsent(context.Background())
 	if err != nil {
@@ -379,7 +381,7 @@ func TestConsentChainsNameFlippedRecord(t *testing.T) {
 	}
 	// A flipped global chain entry is named too.
 	e.Close()
-	flip(t, dir, store.ConsentKey(1, 1), func(v []byte) int { return inC3(v, `"hranted"`) + 1 }) // undo
+	flip(t, dir, store.ConsentKey(1, 1), func([]byte) int { return at }) // undo
 	// One ingest wrote the four entries as one block under c1; c2's
 	// entry is the second, its chain hash at byte 40 of it.
 	flip(t, dir, store.ConsentChainKey(1), func([]byte) int { return 1 + 64 + 40 })
@@ -387,6 +389,11 @@ func TestConsentChainsNameFlippedRecord(t *testing.T) {
 	res, _ = e.VerifyConsent(context.Background())
 	if res.OK || len(res.Breaks) == 0 || res.Breaks[0].Record != "c2" || res.Breaks[0].Chain != "global" {
 		t.Errorf("flipped chain entry: %+v", res)
+	}
+	for _, b := range res.Breaks {
+		if b.Chain == "profile" {
+			t.Errorf("c3 was restored, but a profile chain breaks: %+v", b)
+		}
 	}
 }
 

@@ -54,7 +54,8 @@ func (e *Engine) migrate() error {
 	// blocks are still read, and only new links ride in event values. Nor
 	// does 4 to 5: consent records stored one per key are still read, and
 	// so are profile records of codec version 2, each rewritten in version
-	// 3 when its profile next changes.
+	// 3 when its profile next changes. Nor does 6 to 7 rewrite consent
+	// records: JSON ones are read as they are, new ones are binary.
 	return e.db.SetSchemaCurrent()
 }
 

@@ -87,7 +87,9 @@
 // 6-11% less CPU) became one 'S' block per ingest unit of (pid, last seen)
 // entries. Later blocks, and later entries of a block, override earlier
 // ones; readers load them all and sort (engine/lastseen.go). Opening a
-// version 6 dir moves its 's' keys into blocks.
+// version 6 dir moves its 's' keys into blocks. Version 7 also stores new
+// consent records in a binary form (engine/consent/codec.go) instead of
+// JSON, which is still read.
 package store
 
 import (

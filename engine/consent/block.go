@@ -8,7 +8,8 @@ import (
 // A profile's records are stored one of two ways under the profile's
 // consent keys ('c' pid seq):
 //
-//   - one record: its stored bytes (the JSON of a Record or a Stub),
+//   - one record: its stored bytes (a Record in the binary form of
+//     codec.go, or as JSON before schema 7; or a Stub's JSON),
 //     under the record's own sequence number. Records set by hand, moved by
 //     unmerge, and every record of a dir written before schema 5.
 //
@@ -20,7 +21,9 @@ import (
 //     recordBlockVersion  (uvarint seq  uvarint len  stored bytes)...
 //
 // The stored bytes of each record are exactly those its hash covers, in a
-// block as alone. A block never starts with '{', which every record does.
+// block as alone. A block starts with recordBlockVersion, which no record
+// does: a JSON record or stub starts with '{', a binary one with
+// recordCodecVersion.
 const recordBlockVersion = 1
 
 // AppendBlockRecord appends the stored bytes of record seq to block b,

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	gojson "github.com/goccy/go-json"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -28,11 +31,25 @@ func newChain() *chain {
 
 func (c *chain) add(t *testing.T, r Record) {
 	t.Helper()
+	c.addEncoded(t, r, func(r *Record) ([]byte, Hash, error) { return Encode(r) })
+}
+
+// addJSON adds r stored as JSON, as dirs before schema 7 hold records.
+func (c *chain) addJSON(t *testing.T, r Record) {
+	t.Helper()
+	c.addEncoded(t, r, func(r *Record) ([]byte, Hash, error) {
+		b, err := json.Marshal(r)
+		return b, Sum(b), err
+	})
+}
+
+func (c *chain) addEncoded(t *testing.T, r Record, encode func(*Record) ([]byte, Hash, error)) {
+	t.Helper()
 	r.Seq = c.global.Seq + 1
 	if h := c.last[r.PID]; h.Seq != 0 {
 		r.Prev = h.Hash.String()
 	}
-	b, h, err := Encode(&r)
+	b, h, err := encode(&r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +90,28 @@ func sample(t *testing.T) *chain {
 	return c
 }
 
+// A dir migrated from schema 6 holds JSON records, and new binary ones
+// after them in the same chains.
+func TestChainsOfJSONAndBinaryRecordsVerify(t *testing.T) {
+	c := newChain()
+	c.addJSON(t, rec(1, "analytics", Granted, t0))
+	c.addJSON(t, rec(2, "analytics", Denied, t0))
+	c.add(t, rec(1, "marketing_email", Granted, t0.Add(time.Hour)))
+	c.add(t, rec(2, "advertising", Granted, t0.Add(3*time.Hour)))
+	if br := c.verify(); len(br) != 0 {
+		t.Fatalf("clean chain has breaks: %+v", br)
+	}
+	if c.recs[1][0] != '{' || c.recs[3][0] != recordCodecVersion {
+		t.Fatalf("setup: records stored as %q and %q", c.recs[1][:1], c.recs[3][:1])
+	}
+	b := []byte(string(c.recs[1]))
+	b[strings.Index(string(b), `"granted"`)+1] ^= 0x01
+	c.recs[1] = b
+	if br := c.verify(); len(br) == 0 || br[0].Record != "c1" {
+		t.Errorf("a flipped JSON record: %+v", br)
+	}
+}
+
 func TestChainsVerify(t *testing.T) {
 	c := sample(t)
 	if br := c.verify(); len(br) != 0 {
@@ -84,8 +123,11 @@ func TestFlippedByteNamesRecordInBothChains(t *testing.T) {
 	for _, seq := range []uint64{1, 3, 4, 5} { // middle and last records of their profiles
 		c := sample(t)
 		b := []byte(string(c.recs[seq]))
-		i := strings.Index(string(b), `"status":"`) + len(`"status":"`)
-		b[i] ^= 0x01 // "granted" -> "franted": still valid JSON
+		st, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[strings.Index(string(b), st.Record.Status)] ^= 0x01 // "granted" -> "franted": it still decodes
 		c.recs[seq] = b
 		br := c.verify()
 		var global, profile bool
@@ -389,29 +431,89 @@ func TestDecodeDamagedBytes(t *testing.T) {
 	}
 }
 
-// TestEncodeMatchesEncodingJSON pins Encode's bytes to encoding/json's
-// (the documented record format) for values that need escaping: HTML
-// characters, line and paragraph separators, control bytes, bytes that
-// are not UTF-8, and empty optional members.
-func TestEncodeMatchesEncodingJSON(t *testing.T) {
-	for _, r := range []Record{
+// oddRecords have fields that JSON must escape (HTML characters, line and
+// paragraph separators, quotes, control bytes, bytes that are not UTF-8),
+// extreme numbers, empty optional fields, and each form of Prev.
+func oddRecords() []Record {
+	h := Sum([]byte("previous"))
+	return []Record{
 		{Seq: 1, PID: 2, Purpose: "marketing", Status: "granted", LegalBasis: "consent", Source: "banner", DecidedAt: 3, RecordedAt: 4},
 		{Seq: 1<<64 - 1, PID: 7, Purpose: "a<b>&c", Status: "denied", LegalBasis: "consent", Jurisdiction: "GDPR",
 			Source: "x\u2028y\u2029z", Policy: "v\"1\\", Evidence: "tab\there\x01\x1f", IPHash: "\xff\xfeip", MessageID: "é💡",
 			DecidedAt: -5, RecordedAt: 1 << 62, Prev: "sha256:00"},
-	} {
-		got, h, err := Encode(&r)
+		{Seq: 9, PID: 1 << 40, Purpose: "analytics", Status: "withdrawn", LegalBasis: "consent", Source: "event",
+			MessageID: "m-1", DecidedAt: 1, RecordedAt: 2, Prev: h.String()},
+		{Seq: 10, PID: 3, Purpose: "analytics", Status: "granted", LegalBasis: "consent", Source: "event",
+			Prev: strings.ToUpper(h.String())}, // a hash, but not as the engine writes it
+	}
+}
+
+// TestRecordCodec: Encode writes the binary form, which decodes to the
+// same record and encodes to the same bytes again; the JSON form of dirs
+// written before schema 7 still decodes.
+func TestRecordCodec(t *testing.T) {
+	for _, r := range oddRecords() {
+		b, h, err := Encode(&r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, _ := json.Marshal(&r)
-		if string(got) != string(want) {
-			t.Errorf("Encode = %s\nencoding/json %s", got, want)
+		if h != Sum(b) || b[0] != recordCodecVersion {
+			t.Errorf("%+v: hash %v of % x", r, h, b)
 		}
-		if h != Sum(got) {
-			t.Errorf("hash %v is not the hash of the bytes", h)
+		s, err := Decode(b)
+		if err != nil || s.Record == nil || *s.Record != r || s.Hash != h {
+			t.Fatalf("decoded %+v (%v), want %+v", s.Record, err, r)
+		}
+		if again, _, _ := Encode(s.Record); string(again) != string(b) {
+			t.Errorf("encoded again:\n% x\nwas\n% x", again, b)
+		}
+		if !utf8.ValidString(r.IPHash) {
+			continue // JSON cannot hold it as it is
+		}
+		j, _ := json.Marshal(&r)
+		if s, err := Decode(j); err != nil || *s.Record != r || s.Hash != Sum(j) {
+			t.Errorf("JSON form %s decoded to %+v (%v)", j, s.Record, err)
 		}
 	}
+}
+
+// TestDamagedBinaryRecord: every cut of a binary record, bytes after it
+// and an unknown Prev form are ErrCorrupt, never a panic.
+func TestDamagedBinaryRecord(t *testing.T) {
+	for _, r := range oddRecords() {
+		b, _, _ := Encode(&r)
+		for n := 1; n < len(b); n++ {
+			if _, err := Decode(b[:n]); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("%d of %d bytes: %v", n, len(b), err)
+			}
+		}
+		if _, err := Decode(append(b[:len(b):len(b)], 0)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("a byte after the record: %v", err)
+		}
+	}
+	b, _, _ := Encode(&Record{Seq: 1, PID: 1, Purpose: "analytics", Status: Granted})
+	b[len(b)-1] = 7 // the Prev form
+	if _, err := Decode(b); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("unknown Prev form: %v", err)
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	for _, r := range oddRecords() {
+		b, _, _ := Encode(&r)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := Decode(b)
+		if err != nil || s.Record == nil || len(b) == 0 || b[0] != recordCodecVersion {
+			return
+		}
+		// What decodes encodes to bytes that decode the same.
+		again, _, _ := Encode(s.Record)
+		if s2, err := Decode(again); err != nil || *s2.Record != *s.Record {
+			t.Fatalf("% x decoded to %+v; encoded again, %+v (%v)", b, s.Record, s2.Record, err)
+		}
+	})
 }
 
 // TestIPHasherMatchesHMAC checks the reused HMAC state against a fresh
@@ -520,4 +622,42 @@ func FuzzEachStored(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+// BenchmarkRecordCodec: a record as an ingest makes one from a Consent
+// Updated event, in the binary form and in the JSON of schema 6 and
+// before.
+//
+//	go test ./engine/consent/ -run '^$' -bench RecordCodec -benchmem
+func BenchmarkRecordCodec(b *testing.B) {
+	r := Record{Seq: 1234567, PID: 987654, Purpose: "marketing_email", Status: Granted, LegalBasis: "consent",
+		Jurisdiction: "GDPR", Source: "banner", Policy: "v3", IPHash: HashIP([]byte("salt"), "203.0.113.7"),
+		MessageID: "4f7c9a52-1b0e-4d1a-9c3e-2b8f6d5a7e10", DecidedAt: t0.UnixNano(), RecordedAt: t0.UnixNano(),
+		Prev: Sum([]byte("previous")).String()}
+	bin, _, _ := Encode(&r)
+	js, _ := json.Marshal(&r)
+	b.Logf("binary %d bytes, JSON %d bytes", len(bin), len(js))
+	for _, form := range []struct {
+		name   string
+		stored []byte
+		encode func() []byte
+	}{
+		{"binary", bin, func() []byte { b, _, _ := Encode(&r); return b }},
+		{"json", js, func() []byte { b, _ := gojson.Marshal(&r); Sum(b); return b }},
+	} {
+		b.Run("encode/"+form.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				form.encode()
+			}
+		})
+		b.Run("decode/"+form.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decode(form.stored); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

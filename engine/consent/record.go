@@ -7,8 +7,9 @@
 //
 // # Chains
 //
-// A record is stored as the JSON encoding of Record, and its hash is the
-// SHA-256 of exactly those stored bytes. Each record carries Prev, the hash
+// A record is stored in a binary form (codec.go; before schema 7 as the
+// JSON encoding of Record), and its hash is the SHA-256 of exactly those
+// stored bytes. Each record carries Prev, the hash
 // of the previous record of the same profile chain (the profile the record
 // was made for), so a profile's trail is a hash chain. Independently, the
 // global chain has one entry per record in sequence order:
@@ -142,27 +143,31 @@ func (s Stored) Prev() string {
 // ErrCorrupt means stored bytes do not decode as a record.
 var ErrCorrupt = errors.New("consent record does not decode")
 
-// Encode returns the stored bytes of r and their hash.
+// Encode returns the stored bytes of r, in the binary form (codec.go),
+// and their hash.
 func Encode(r *Record) ([]byte, Hash, error) {
-	// goccy/go-json writes what encoding/json writes (TestEncodeMatchesEncodingJSON)
-	// in half the time; the writer encodes every record the ingest makes.
-	b, err := gojson.Marshal(r)
-	if err != nil {
-		return nil, Hash{}, err
-	}
+	b := encodeRecord(make([]byte, 0, 160+len(r.Evidence)), r)
 	return b, Sum(b), nil
 }
 
 // Decode reads stored bytes. The returned Hash of a live record is the hash
 // of b; a stub's is the hash it keeps.
 //
-// Records are read by the million when the rules snapshot is built, so the
-// decoder is goccy/go-json and the stub probe is skipped for bytes that
-// cannot be a stub: a stub is written with the member "erased":true, and
+// A binary record (codec.go) is told by its first byte. JSON records, of
+// dirs written before schema 7, and stubs are read by the million when the
+// rules snapshot is built, so their decoder is goccy/go-json and the stub
+// probe is skipped for bytes that cannot be a stub: a stub is written with the member "erased":true, and
 // that sequence cannot occur inside a JSON string (its quotes would be
 // escaped). Whatever the bytes, a damaged record is an ErrCorrupt, never a
 // panic; tampering that still parses is what the hash chain catches.
 func Decode(b []byte) (Stored, error) {
+	if len(b) > 0 && b[0] == recordCodecVersion {
+		r, err := decodeRecord(b)
+		if err != nil {
+			return Stored{}, err
+		}
+		return Stored{Record: r, Hash: Sum(b)}, nil
+	}
 	var s Stub
 	if bytes.Contains(b, erasedMember) {
 		if err := json.Unmarshal(b, &s); err != nil {
