@@ -81,3 +81,17 @@ func (e *Engine) replaceBlocks(counter string, key func(seq uint64) []byte, valu
 	}
 	return nil
 }
+
+// splitBlock cuts block, a version byte and then entries of entrySize
+// bytes, into blocks of at most perBlock entries, each starting with the
+// same version byte; none for a block without entries.
+func splitBlock(block []byte, entrySize, perBlock int) [][]byte {
+	if len(block) <= 1 {
+		return nil
+	}
+	var out [][]byte
+	for chunk := range slices.Chunk(block[1:], entrySize*perBlock) {
+		out = append(out, append([]byte{block[0]}, chunk...))
+	}
+	return out
+}

@@ -173,7 +173,6 @@ func (e *Engine) identIndex() (*digestmap.Map[uint64], error) {
 		if err != nil {
 			return err
 		}
-		clear(blocks)
 		return t.Iterate([]byte{store.PrefixIdentBlock}, store.IterOptions{}, func(k, v []byte) error {
 			if len(k) > 1 && int(k[1]) < len(blocks) {
 				blocks[k[1]]++
@@ -336,19 +335,12 @@ func (e *Engine) compactIdentPartition(ctx context.Context, part byte) (int, err
 	if err != nil {
 		return 0, err
 	}
-	var values [][]byte
-	var b []byte
+	all := make([]byte, 1, 1+len(owners)*identEntrySize)
+	all[0] = identBlockVersion
 	for d, pid := range owners {
-		if len(b) == 0 {
-			b = append(b, identBlockVersion)
-		}
-		if b = appendIdentEntry(b, d, pid); len(b) == 1+identCompactedEntries*identEntrySize {
-			values, b = append(values, b), nil
-		}
+		all = appendIdentEntry(all, d, pid)
 	}
-	if len(b) > 0 {
-		values = append(values, b)
-	}
+	values := splitBlock(all, identEntrySize, identCompactedEntries)
 	key := func(seq uint64) []byte { return store.IdentBlockKey(part, seq) }
 	if err := e.replaceBlocks("identblock", key, values, old); err != nil {
 		return 0, err

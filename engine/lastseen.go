@@ -205,16 +205,9 @@ func (e *Engine) compactLastSeen(ctx context.Context, at int) error {
 	if err != nil {
 		return err
 	}
-	var blocks [][]byte
-	var b lastSeenBlock
-	lt.each(func(en lastSeenEntry) {
-		if b.seen(en.pid, en.last); len(b) == 1+lastSeenCompactedEntries*lastSeenEntrySize {
-			blocks, b = append(blocks, b), nil
-		}
-	})
-	if len(b) > 0 {
-		blocks = append(blocks, b)
-	}
+	var all lastSeenBlock
+	lt.each(func(en lastSeenEntry) { all.seen(en.pid, en.last) })
+	blocks := splitBlock(all, lastSeenEntrySize, lastSeenCompactedEntries)
 	if err := e.replaceBlocks("lastseenblock", store.LastSeenBlockKey, blocks, old); err != nil {
 		return err
 	}

@@ -318,3 +318,17 @@ func BenchmarkLastSeen(b *testing.B) {
 		}
 	})
 }
+
+// Compacted blocks hold at most so many entries: splitBlock cuts on entry
+// boundaries and starts every block with the version byte.
+func TestSplitBlock(t *testing.T) {
+	block := []byte{9, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5}
+	got := splitBlock(block, 2, 2)
+	want := [][]byte{{9, 1, 1, 2, 2}, {9, 3, 3, 4, 4}, {9, 5, 5}}
+	if !slices.EqualFunc(got, want, bytes.Equal) {
+		t.Errorf("split %v into %v, want %v", block, got, want)
+	}
+	if got := splitBlock([]byte{9}, 2, 2); got != nil {
+		t.Errorf("a block without entries split into %v", got)
+	}
+}

@@ -100,18 +100,12 @@ func (rr *recordReader) fail(what string) {
 	rr.b = nil
 }
 
-func (rr *recordReader) uvarint(what string) uint64 {
-	v, n := binary.Uvarint(rr.b)
-	if n <= 0 {
-		rr.fail(what)
-		return 0
-	}
-	rr.b = rr.b[n:]
-	return v
-}
+func (rr *recordReader) uvarint(what string) uint64 { return readVarint(rr, what, binary.Uvarint) }
+func (rr *recordReader) varint(what string) int64   { return readVarint(rr, what, binary.Varint) }
 
-func (rr *recordReader) varint(what string) int64 {
-	v, n := binary.Varint(rr.b)
+// readVarint reads one number with decode (binary.Uvarint or Varint).
+func readVarint[T uint64 | int64](rr *recordReader, what string, decode func([]byte) (T, int)) T {
+	v, n := decode(rr.b)
 	if n <= 0 {
 		rr.fail(what)
 		return 0
